@@ -1,0 +1,75 @@
+# concejo: the two commands a newcomer needs are `make demo` and `make test` (see README.md).
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+# Caches live outside the repository, so a fresh clone reuses them.
+CONCEJO_CACHE ?= $(HOME)/.cache/concejo
+export CONCEJO_CACHE
+export CARGO_TARGET_DIR ?= $(CONCEJO_CACHE)/target
+CLUSTER := e2e/cluster/cluster.sh
+CLUSTER_KUBECONFIG := $(shell CONCEJO_CACHE=$(CONCEJO_CACHE) $(CLUSTER) kubeconfig)
+KUBECTL = $(CONCEJO_CACHE)/cluster/bin/kubectl --kubeconfig $(CLUSTER_KUBECONFIG)
+CONCEJO := $(CARGO_TARGET_DIR)/debug/concejo
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
+
+.PHONY: tools
+tools: ## check and install what the build needs (rustfmt, clippy, openssl, curl, Go)
+	@command -v cargo >/dev/null || { echo "Rust is needed: https://rustup.rs"; exit 1; }
+	@command -v go >/dev/null || { echo "Go 1.26+ is needed to build the local control plane"; exit 1; }
+	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+	@for t in openssl curl setsid; do command -v $$t >/dev/null || { \
+	  echo "installing $$t"; apt-get update -qq && apt-get install -y -qq openssl curl util-linux >/dev/null; break; }; done
+
+.PHONY: build
+build: tools ## build the operator
+	cargo build -p concejo --bin concejo
+
+.PHONY: crds
+crds: ## regenerate crds/ from the API types
+	cargo run -q -p concejo -- crds --out-dir crds
+
+.PHONY: cluster-up
+cluster-up: tools ## start the local control plane (builds it the first time: 15-25 min)
+	@$(CLUSTER) up
+
+.PHONY: cluster-down
+cluster-down: ## stop the local control plane and remove its state
+	@$(CLUSTER) down
+
+.PHONY: run
+run: build ## run the operator in the foreground against $KUBECONFIG (default: the local cluster)
+	KUBECONFIG=$${KUBECONFIG:-$(CLUSTER_KUBECONFIG)} $(CONCEJO) run
+
+.PHONY: demo
+demo: build cluster-up ## local cluster + CRDs + operator + the León examples, shown Ready
+	@e2e/demo.sh
+
+.PHONY: demo-stop
+demo-stop: ## stop the demo's operator (the cluster keeps running; `make cluster-down` stops it)
+	@e2e/demo.sh stop
+
+.PHONY: fmt
+fmt: ## format the code
+	cargo fmt --all
+
+.PHONY: lint
+lint: tools ## rustfmt and clippy, warnings are errors
+	cargo fmt --all --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+.PHONY: test-unit
+test-unit: tools ## unit tests, CRD drift check
+	cargo test --workspace --exclude concejo-e2e
+
+.PHONY: test-e2e
+test-e2e: build ## end-to-end tests on the local control plane (started and stopped if not up)
+	cargo test -p concejo-e2e --no-run
+	CONCEJO_BIN=$(CONCEJO) e2e/cluster/with-cluster.sh cargo test -p concejo-e2e -- --test-threads=1
+
+.PHONY: test
+test: lint test-unit test-e2e ## everything CI checks

@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# The local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok,
+# built from Go modules (build.sh) and run as plain processes on 127.0.0.1. No root, no containers.
+#
+#   cluster.sh up        build what is missing, start everything, wait until it works (idempotent)
+#   cluster.sh down      stop exactly the processes `up` started, remove the state folder
+#   cluster.sh status    exit 0 when the cluster is up and answering
+#   cluster.sh kubeconfig  print the admin kubeconfig path
+#
+# State (PKI, etcd data, logs, PIDs, kubeconfig) lives in $CONCEJO_CLUSTER_DIR,
+# by default ~/.cache/concejo/cluster; the admin kubeconfig is $CONCEJO_CLUSTER_DIR/kubeconfig.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${CONCEJO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/concejo}
+state=${CONCEJO_CLUSTER_DIR:-$cache/cluster}
+kubeconfig=$state/kubeconfig
+
+etcd_port=${CONCEJO_ETCD_PORT:-32379}
+etcd_peer_port=$((etcd_port + 1))
+api_port=${CONCEJO_API_PORT:-36443}
+kcm_port=${CONCEJO_KCM_PORT:-30257}
+sched_port=${CONCEJO_SCHEDULER_PORT:-30259}
+kwok_port=${CONCEJO_KWOK_PORT:-30247}
+nodes=${CONCEJO_NODES:-3}
+# Service IPs and kwok's fake pod IPs: never connected to, but they must not overlap.
+service_cidr=10.96.0.0/16
+pod_cidr=10.244.0.0/16
+
+# Start order; `down` stops in reverse.
+components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+
+log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+pid_of() { cat "$state/pids/$1" 2>/dev/null || true; }
+
+# True when the PID recorded for a component is alive and still runs that component's binary
+# (a recycled PID of an unrelated process is never touched).
+alive() {
+  local pid
+  pid=$(pid_of "$1")
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "/$1 "
+}
+
+all_alive() {
+  local c
+  for c in "${components[@]}"; do alive "$c" || return 1; done
+}
+
+api_ready() {
+  [[ -f $state/pki/ca.crt ]] || return 1
+  curl -sf --max-time 2 --cacert "$state/pki/ca.crt" --cert "$state/pki/admin.crt" --key "$state/pki/admin.key" \
+    "https://127.0.0.1:$api_port/readyz" >/dev/null 2>&1
+}
+
+kubectl_() { "$bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+
+# Waits until `check` succeeds; on timeout says which component failed and shows its log.
+wait_for() {
+  local component=$1 seconds=$2 check=$3 i
+  for ((i = 0; i < seconds * 4; i++)); do
+    if eval "$check"; then return 0; fi
+    if ! alive "$component"; then
+      log "$component exited during start-up; last lines of $state/logs/$component.log:"
+      tail -n 25 "$state/logs/$component.log" >&2 || true
+      stop_all
+      exit 1
+    fi
+    sleep 0.25
+  done
+  log "$component did not become ready within ${seconds}s; last lines of $state/logs/$component.log:"
+  tail -n 25 "$state/logs/$component.log" >&2 || true
+  stop_all
+  exit 1
+}
+
+start() {
+  local name=$1; shift
+  log "starting $name"
+  # setsid: the component outlives this script and is not hit by a Ctrl-C in the caller's terminal.
+  setsid "$bin/$name" "$@" >"$state/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$state/pids/$name"
+}
+
+pki() {
+  local d=$state/pki
+  mkdir -p "$d"
+  openssl ecparam -name prime256v1 -genkey -noout -out "$d/ca.key"
+  openssl req -x509 -new -key "$d/ca.key" -subj "/CN=concejo-local-ca" -days 3650 -out "$d/ca.crt" 2>/dev/null
+  sign() { # name subject extensions
+    openssl ecparam -name prime256v1 -genkey -noout -out "$d/$1.key"
+    openssl req -new -key "$d/$1.key" -subj "$2" -out "$d/$1.csr" 2>/dev/null
+    printf '%s\n' "$3" >"$d/$1.ext"
+    openssl x509 -req -in "$d/$1.csr" -CA "$d/ca.crt" -CAkey "$d/ca.key" -CAcreateserial -days 3650 \
+      -extfile "$d/$1.ext" -out "$d/$1.crt" 2>/dev/null
+  }
+  sign apiserver "/CN=kube-apiserver" \
+    "subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,IP:10.96.0.1
+extendedKeyUsage=serverAuth
+keyUsage=digitalSignature"
+  sign admin "/O=system:masters/CN=concejo-admin" "extendedKeyUsage=clientAuth
+keyUsage=digitalSignature"
+  openssl genrsa -out "$d/sa.key" 2048 2>/dev/null
+  openssl rsa -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
+}
+
+write_kubeconfig() {
+  cat >"$kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: concejo-local
+  cluster:
+    server: https://127.0.0.1:$api_port
+    certificate-authority: $state/pki/ca.crt
+users:
+- name: concejo-admin
+  user:
+    client-certificate: $state/pki/admin.crt
+    client-key: $state/pki/admin.key
+contexts:
+- name: concejo-local
+  context: {cluster: concejo-local, user: concejo-admin}
+current-context: concejo-local
+KC
+}
+
+# kwok's stage configs (node initialise and heartbeat, pod ready/complete/delete), taken from the
+# pinned kwok module so they match the binary.
+kwok_config() {
+  local dir
+  dir=$(cd "$here/../toolchain/kwok" && GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
+  [[ -d $dir ]] || (cd "$here/../toolchain/kwok" && go mod download sigs.k8s.io/kwok)
+  {
+    printf '%s\n' 'apiVersion: config.kwok.x-k8s.io/v1alpha1' 'kind: KwokConfiguration' 'options:' '  nodeLeaseDurationSeconds: 40' '  nodeLeaseParallelism: 4' '  podPlayStageParallelism: 4' '  nodePlayStageParallelism: 4' '  podsOnNodeSyncParallelism: 4'
+    for f in node/fast/node-initialize.yaml node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
+      pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
+      printf -- '---\n'
+      cat "$dir/kustomize/stage/$f"
+    done
+  } >"$state/kwok.yaml"
+}
+
+create_nodes() {
+  local i manifest=""
+  for ((i = 0; i < nodes; i++)); do
+    manifest+="---
+apiVersion: v1
+kind: Node
+metadata:
+  name: kwok-node-$i
+  annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: \"0\"}
+  labels: {kubernetes.io/hostname: kwok-node-$i, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok}
+status:
+  allocatable: {cpu: \"32\", memory: 256Gi, pods: \"110\"}
+  capacity: {cpu: \"32\", memory: 256Gi, pods: \"110\"}
+"
+  done
+  kubectl_ apply -f - <<<"$manifest" >/dev/null
+}
+
+stop_all() {
+  local i c pid order=(concejo) # the demo's operator, if `make demo` started one
+  for ((i = ${#components[@]} - 1; i >= 0; i--)); do order+=("${components[i]}"); done
+  for c in "${order[@]}"; do
+    if alive "$c"; then
+      pid=$(pid_of "$c")
+      log "stopping $c (pid $pid)"
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+    fi
+    rm -f "$state/pids/$c"
+  done
+}
+
+up() {
+  if api_ready && all_alive; then
+    log "already up"
+    echo "$kubeconfig"
+    return
+  fi
+  # Anything left of an earlier, broken start is stopped and wiped first.
+  stop_all
+  rm -rf "$state"
+  mkdir -p "$state/pids" "$state/logs"
+
+  "$here/build.sh"
+  bin=$("$here/build.sh" --path)
+  # build.sh --path gives one folder per module; make one folder of links for simple use.
+  mkdir -p "$state/bin"
+  IFS=: read -ra dirs <<<"$bin"
+  for d in "${dirs[@]}"; do ln -sf "$d"/* "$state/bin/"; done
+  bin=$state/bin
+
+  local started=$SECONDS
+  pki
+  write_kubeconfig
+  kwok_config
+
+  start etcd --name concejo --data-dir "$state/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+    --initial-cluster "concejo=http://127.0.0.1:$etcd_peer_port" --listen-metrics-urls "" \
+    --unsafe-no-fsync --quota-backend-bytes 4294967296
+  wait_for etcd 30 "curl -sf --max-time 1 http://127.0.0.1:$etcd_port/health >/dev/null"
+
+  start kube-apiserver --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+    --tls-cert-file "$state/pki/apiserver.crt" --tls-private-key-file "$state/pki/apiserver.key" \
+    --client-ca-file "$state/pki/ca.crt" --authorization-mode Node,RBAC \
+    --service-cluster-ip-range "$service_cidr" \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$state/pki/sa.pub" --service-account-signing-key-file "$state/pki/sa.key" \
+    --endpoint-reconciler-type none --allow-privileged=true
+  wait_for kube-apiserver 90 api_ready
+
+  start kube-controller-manager --kubeconfig "$kubeconfig" \
+    --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
+    --service-account-private-key-file "$state/pki/sa.key" --root-ca-file "$state/pki/ca.crt" \
+    --leader-elect=false --bind-address 127.0.0.1 --secure-port "$kcm_port" \
+    --concurrent-namespace-syncs 10 --concurrent-gc-syncs 20
+  start kube-scheduler --kubeconfig "$kubeconfig" \
+    --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
+    --leader-elect=false --bind-address 127.0.0.1 --secure-port "$sched_port"
+  start kwok --kubeconfig "$kubeconfig" --config "$state/kwok.yaml" --manage-all-nodes=true \
+    --cidr "$pod_cidr" --node-ip 127.0.0.1 --node-lease-duration-seconds 40 \
+    --server-address "127.0.0.1:$kwok_port"
+
+  wait_for kube-controller-manager 60 \
+    "curl -sfk --max-time 1 https://127.0.0.1:$kcm_port/healthz >/dev/null"
+  wait_for kube-scheduler 60 "curl -sfk --max-time 1 https://127.0.0.1:$sched_port/healthz >/dev/null"
+  create_nodes
+  wait_for kwok 60 "[[ \$(kubectl_ get nodes --no-headers 2>/dev/null | grep -cw Ready) -ge $nodes ]]"
+  # Pods need the namespace's default ServiceAccount, which the controller manager creates.
+  wait_for kube-controller-manager 60 "kubectl_ -n default get serviceaccount default >/dev/null 2>&1"
+
+  log "up in $((SECONDS - started))s: $nodes kwok nodes Ready; logs in $state/logs"
+  log "use it with: export KUBECONFIG=$kubeconfig"
+  echo "$kubeconfig"
+}
+
+down() {
+  if [[ ! -d $state ]]; then
+    log "not running"
+    return
+  fi
+  stop_all
+  rm -rf "$state"
+  log "stopped and removed $state"
+}
+
+case ${1:-} in
+  up) up ;;
+  down) down ;;
+  status) api_ready && all_alive ;;
+  kubeconfig) echo "$kubeconfig" ;;
+  *) echo "usage: $0 up|down|status|kubeconfig" >&2; exit 2 ;;
+esac

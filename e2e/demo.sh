@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# `make demo`: on the local control plane (already up), install the CRDs, start the operator in the
+# background, onboard the examples and show the town halls Ready. `demo.sh stop` stops the operator.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+cache=${CONCEJO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/concejo}
+state=${CONCEJO_CLUSTER_DIR:-$cache/cluster}
+export KUBECONFIG=$state/kubeconfig
+kubectl=$state/bin/kubectl
+concejo=${CONCEJO_BIN:-${CARGO_TARGET_DIR:-$cache/target}/debug/concejo}
+http=${CONCEJO_DEMO_HTTP:-127.0.0.1:8080}
+pidfile=$state/pids/concejo
+log() { printf '[demo %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+
+running() { [[ -f $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; }
+
+if [[ ${1:-} == stop ]]; then
+  if running; then
+    kill -TERM "$(cat "$pidfile")"
+    rm -f "$pidfile"
+    log "operator stopped"
+  else
+    log "the demo's operator is not running"
+  fi
+  exit 0
+fi
+
+[[ -f $KUBECONFIG ]] || { log "the local control plane is not up: run make cluster-up"; exit 1; }
+
+log "installing the CRDs from crds/"
+"$kubectl" apply --server-side --field-manager concejo-demo -f crds/ >/dev/null
+"$kubectl" wait --for condition=Established --timeout 60s -f crds/ >/dev/null
+
+if running; then
+  log "operator already running (pid $(cat "$pidfile"))"
+else
+  log "starting the operator; its log is $state/logs/concejo.log"
+  setsid "$concejo" run --http-addr "$http" >"$state/logs/concejo.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  for _ in $(seq 1 120); do
+    curl -sf "http://$http/readyz" >/dev/null 2>&1 && break
+    running || { log "the operator exited; last lines of its log:"; tail -20 "$state/logs/concejo.log" >&2; exit 1; }
+    sleep 0.5
+  done
+fi
+
+log "onboarding the examples in examples/"
+"$kubectl" apply --server-side --field-manager concejo-demo -R -f examples/ >/dev/null
+total=$("$kubectl" get municipalities --no-headers | wc -l)
+start=$SECONDS
+while :; do
+  ready=$("$kubectl" get municipalities -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -c '^Ready$' || true)
+  log "$ready of $total municipalities Ready ($((SECONDS - start))s)"
+  ((ready == total)) && break
+  if ((SECONDS - start > 600)); then
+    log "not all Ready after 10 minutes; see $state/logs/concejo.log and kubectl describe municipalities"
+    exit 1
+  fi
+  sleep 2
+done
+
+"$kubectl" get provinces
+"$kubectl" get municipalities
+cat <<TXT
+
+All $total town halls are Ready. Look around with:
+  export KUBECONFIG=$KUBECONFIG
+  $kubectl get concejo                        # every concejo object
+  $kubectl describe municipality astorga      # conditions and events of one tenant
+  $kubectl get namespaces -l app.kubernetes.io/managed-by=concejo
+  curl -s http://$http/metrics               # the operator's metrics
+Stop the operator with 'make demo-stop', and everything with 'make cluster-down'.
+TXT

@@ -1,0 +1,71 @@
+//! Server-side apply of complete desired objects, skipped when the live object already says
+//! everything the desired one says: a reconcile that finds nothing to change makes no write.
+
+use std::fmt::Debug;
+
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::error::Error;
+use crate::labels::FIELD_MANAGER;
+use crate::metrics::Metrics;
+
+/// Applies `desired` unless `live` (from a watch cache) already contains it. Returns the object
+/// as the API server holds it after the call, or `live` when nothing was written.
+pub async fn ensure<K>(api: &Api<K>, live: Option<&K>, desired: &K, metrics: &Metrics) -> Result<K, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + Serialize + DeserializeOwned + Debug,
+{
+    if let Some(live) = live
+        && contains(&serde_json::to_value(live)?, &serde_json::to_value(desired)?)
+    {
+        return Ok(live.clone());
+    }
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let applied = api.patch(&desired.name_any(), &params, &Patch::Apply(desired)).await?;
+    metrics.wrote(&K::kind(&()), "apply");
+    Ok(applied)
+}
+
+/// Whether `live` says at least everything `desired` says: every field of `desired` is in `live`
+/// with the same value; lists must have the same length and match element by element. Fields
+/// only `live` has (defaults, status, other managers' fields) do not matter.
+pub fn contains(live: &Value, desired: &Value) -> bool {
+    match (live, desired) {
+        (Value::Object(l), Value::Object(d)) => {
+            d.iter().all(|(k, dv)| dv.is_null() || l.get(k).is_some_and(|lv| contains(lv, dv)))
+        }
+        (Value::Array(l), Value::Array(d)) => l.len() == d.len() && l.iter().zip(d).all(|(lv, dv)| contains(lv, dv)),
+        _ => live == desired,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains;
+    use serde_json::json;
+
+    #[test]
+    fn live_object_with_extra_fields_contains_the_desired_one() {
+        let live = json!({"metadata": {"name": "a", "labels": {"x": "1", "y": "2"}, "uid": "u"}, "status": {"phase": "Active"}});
+        assert!(contains(&live, &json!({"metadata": {"name": "a", "labels": {"x": "1"}}})));
+    }
+
+    #[test]
+    fn changed_or_missing_field_is_a_difference() {
+        let live = json!({"metadata": {"labels": {"x": "1"}}});
+        assert!(!contains(&live, &json!({"metadata": {"labels": {"x": "2"}}})));
+        assert!(!contains(&live, &json!({"metadata": {"labels": {"z": "1"}}})));
+    }
+
+    #[test]
+    fn lists_compare_by_length_and_position() {
+        let live = json!({"rules": [{"a": 1, "b": 2}, {"a": 3}]});
+        assert!(contains(&live, &json!({"rules": [{"a": 1}, {"a": 3}]})));
+        assert!(!contains(&live, &json!({"rules": [{"a": 3}, {"a": 1}]})));
+        assert!(!contains(&live, &json!({"rules": [{"a": 1}]})));
+    }
+}

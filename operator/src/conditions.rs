@@ -1,0 +1,79 @@
+//! `metav1.Condition` bookkeeping: a transition time that moves only when the status flips.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+/// Condition types concejo sets on a Municipality.
+pub const VALID: &str = "Valid";
+pub const READY: &str = "Ready";
+
+/// A condition as the reconciler wants it, before times are attached.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Desired {
+    pub type_: &'static str,
+    pub status: bool,
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Desired {
+    pub fn new(type_: &'static str, status: bool, reason: &'static str, message: impl Into<String>) -> Self {
+        Self { type_, status, reason, message: message.into() }
+    }
+}
+
+/// Builds the condition list from the desired ones, keeping `lastTransitionTime` of every
+/// condition whose status did not change and using `now` for those that did (or are new).
+pub fn merge(previous: &[Condition], desired: &[Desired], generation: Option<i64>, now: Timestamp) -> Vec<Condition> {
+    desired
+        .iter()
+        .map(|d| {
+            let status = if d.status { "True" } else { "False" }.to_owned();
+            let last_transition_time = previous
+                .iter()
+                .find(|c| c.type_ == d.type_ && c.status == status)
+                .map(|c| c.last_transition_time.clone())
+                .unwrap_or(Time(now));
+            Condition {
+                type_: d.type_.to_owned(),
+                status,
+                reason: d.reason.to_owned(),
+                message: d.message.clone(),
+                observed_generation: generation,
+                last_transition_time,
+            }
+        })
+        .collect()
+}
+
+/// Whether the condition of this type is present and True.
+pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
+    conditions.iter().any(|c| c.type_ == type_ && c.status == "True")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).unwrap()
+    }
+
+    #[test]
+    fn transition_time_moves_only_when_status_flips() {
+        let first = merge(&[], &[Desired::new(READY, false, "Provisioning", "creating")], Some(1), at(100));
+        assert_eq!(first[0].last_transition_time, Time(at(100)));
+
+        // Same status, new reason and message: the time stays.
+        let second = merge(&first, &[Desired::new(READY, false, "Waiting", "still creating")], Some(2), at(200));
+        assert_eq!(second[0].last_transition_time, Time(at(100)));
+        assert_eq!(second[0].reason, "Waiting");
+        assert_eq!(second[0].observed_generation, Some(2));
+
+        // Flip: the time moves.
+        let third = merge(&second, &[Desired::new(READY, true, "Reconciled", "")], Some(2), at(300));
+        assert_eq!(third[0].last_transition_time, Time(at(300)));
+        assert!(is_true(&third, READY));
+        assert!(!is_true(&third, VALID));
+    }
+}

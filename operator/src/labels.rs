@@ -1,0 +1,38 @@
+//! Names every managed object carries: labels, the field manager, the finalizer.
+
+use std::collections::BTreeMap;
+
+/// The one field manager for every server-side apply concejo makes.
+pub const FIELD_MANAGER: &str = "concejo";
+/// Keeps a Municipality until its tenant has been retained or removed.
+pub const FINALIZER: &str = "concejo.dev/tenant";
+
+pub const NAME: &str = "app.kubernetes.io/name";
+pub const INSTANCE: &str = "app.kubernetes.io/instance";
+pub const COMPONENT: &str = "app.kubernetes.io/component";
+pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
+pub const INE_CODE: &str = "concejo.dev/ine-code";
+pub const PROVINCE: &str = "concejo.dev/province";
+
+/// Value of `app.kubernetes.io/managed-by` and `app.kubernetes.io/name` on managed objects.
+pub const MANAGER: &str = "concejo";
+
+/// Selects every object concejo manages, for watches.
+pub fn managed_selector() -> String {
+    format!("{MANAGED_BY}={MANAGER}")
+}
+
+/// The labels of one managed object of a tenant.
+pub fn for_tenant(municipality: &str, ine_code: &str, province: &str, component: &str) -> BTreeMap<String, String> {
+    [
+        (NAME, MANAGER),
+        (INSTANCE, municipality),
+        (COMPONENT, component),
+        (MANAGED_BY, MANAGER),
+        (INE_CODE, ine_code),
+        (PROVINCE, province),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}

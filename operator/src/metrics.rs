@@ -1,0 +1,115 @@
+//! Prometheus metrics, served on `/metrics`. Labels are bounded: kinds, outcomes, error
+//! categories, never an object's name.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// How a reconcile ended.
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+pub enum Outcome {
+    /// Finished; nothing to retry.
+    Success,
+    /// The spec cannot be honoured (reported as `Valid=False`).
+    Invalid,
+    /// Failed; retried with backoff.
+    Error,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: Outcome,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct WriteLabels {
+    /// One of the fixed set of kinds concejo writes.
+    kind: String,
+    verb: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    category: &'static str,
+}
+
+/// Every metric of the operator, registered once at start.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<OutcomeLabels, Counter>,
+    reconcile_duration: Family<OutcomeLabels, Histogram>,
+    writes: Family<WriteLabels, Counter>,
+    errors: Family<ErrorLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("concejo");
+        let reconciles = Family::<OutcomeLabels, Counter>::default();
+        let reconcile_duration = Family::<OutcomeLabels, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.001, 2.0, 15))) as fn() -> Histogram,
+        );
+        let writes = Family::<WriteLabels, Counter>::default();
+        let errors = Family::<ErrorLabels, Counter>::default();
+        registry.register("reconciles", "Reconciles of Municipalities, by outcome", reconciles.clone());
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time one reconcile of a Municipality took, by outcome",
+            reconcile_duration.clone(),
+        );
+        registry.register(
+            "api_writes",
+            "Writes concejo sent to the Kubernetes API server, by kind and verb",
+            writes.clone(),
+        );
+        registry.register("reconcile_errors", "Failed reconciles, by error category", errors.clone());
+        Self { registry, reconciles, reconcile_duration, writes, errors }
+    }
+}
+
+impl Metrics {
+    pub fn reconciled(&self, outcome: Outcome, took: Duration) {
+        let labels = OutcomeLabels { outcome };
+        self.reconciles.get_or_create(&labels).inc();
+        self.reconcile_duration.get_or_create(&labels).observe(took.as_secs_f64());
+    }
+
+    /// Counts one write (`apply`, `delete`, `patch`, `status`) sent to the API server.
+    pub fn wrote(&self, kind: &str, verb: &'static str) {
+        self.writes.get_or_create(&WriteLabels { kind: kind.to_owned(), verb }).inc();
+    }
+
+    pub fn failed(&self, category: &'static str) {
+        self.errors.get_or_create(&ErrorLabels { category }).inc();
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exposition_has_bounded_labels() {
+        let m = Metrics::default();
+        m.reconciled(Outcome::Success, Duration::from_millis(3));
+        m.wrote("Namespace", "apply");
+        m.failed("Kubernetes");
+        let text = m.encode();
+        assert!(text.contains("concejo_reconciles_total{outcome=\"Success\"} 1"), "{text}");
+        assert!(text.contains("concejo_api_writes_total{kind=\"Namespace\",verb=\"apply\"} 1"), "{text}");
+        assert!(text.contains("concejo_reconcile_errors_total{category=\"Kubernetes\"} 1"), "{text}");
+        assert!(text.contains("concejo_reconcile_duration_seconds_bucket"), "{text}");
+    }
+}
