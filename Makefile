@@ -30,8 +30,13 @@ build: tools ## build the operator
 	cargo build -p concejo --bin concejo
 
 .PHONY: crds
-crds: ## regenerate crds/ from the API types
+crds: ## regenerate crds/ (and the chart's copy) from the API types
 	cargo run -q -p concejo -- crds --out-dir crds
+	cp crds/*.yaml charts/concejo/crds/
+
+.PHONY: examples
+examples: ## regenerate examples/leon/municipalities.yaml from the INE register
+	cargo run -q -p concejo -- generate municipalities --province-code 24 --province leon > examples/leon/municipalities.yaml
 
 .PHONY: cluster-up
 cluster-up: tools ## start the local control plane (builds it the first time: 15-25 min)
@@ -63,8 +68,11 @@ lint: tools ## rustfmt and clippy, warnings are errors
 	cargo clippy --workspace --all-targets -- -D warnings
 
 .PHONY: test-unit
-test-unit: tools ## unit tests, CRD drift check
+test-unit: tools ## unit tests, CRD and example drift checks, the Helm chart renders
 	cargo test --workspace --exclude concejo-e2e
+	e2e/cluster/build.sh >/dev/null
+	PATH=$$(e2e/cluster/build.sh --path):$$PATH helm lint --strict charts/concejo
+	PATH=$$(e2e/cluster/build.sh --path):$$PATH helm template concejo charts/concejo --namespace concejo-system >/dev/null
 
 .PHONY: test-e2e
 test-e2e: build ## end-to-end tests on the local control plane (started and stopped if not up)

@@ -43,6 +43,14 @@ alive() {
   [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "/$1 "
 }
 
+# True while the started process exists (during start-up its command line may still be the
+# shell's, between fork and exec, so only `alive` checks the command line).
+running() {
+  local pid
+  pid=$(pid_of "$1")
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null
+}
+
 all_alive() {
   local c
   for c in "${components[@]}"; do alive "$c" || return 1; done
@@ -61,7 +69,7 @@ wait_for() {
   local component=$1 seconds=$2 check=$3 i
   for ((i = 0; i < seconds * 4; i++)); do
     if eval "$check"; then return 0; fi
-    if ! alive "$component"; then
+    if ! running "$component"; then
       log "$component exited during start-up; last lines of $state/logs/$component.log:"
       tail -n 25 "$state/logs/$component.log" >&2 || true
       stop_all

@@ -20,7 +20,11 @@ async fn municipalities_become_ready_namespaces_and_leave_with_them() -> anyhow:
     let towns =
         [("astorga", "24008", "Astorga"), ("ponferrada", "24115", "Ponferrada"), ("villablino", "24202", "Villablino")];
     for (name, code, display) in towns {
-        create(&munis, &municipality(name, "leon", code, display)).await?;
+        create_fresh(
+            &client,
+            &municipality_with(name, code, json!({"displayName": display, "deletionPolicy": "Delete"})),
+        )
+        .await?;
     }
     for (name, code, _) in towns {
         let muni = wait(&munis, name, has_condition("Ready", "True")).await?;
@@ -35,10 +39,92 @@ async fn municipalities_become_ready_namespaces_and_leave_with_them() -> anyhow:
         assert_eq!(labels.get("concejo.dev/province").map(String::as_str), Some("leon"));
     }
 
+    // The Province counts its tenants.
+    let provinces = Api::<Province>::all(client.clone());
+    eventually("León counts its Ready tenants", || async {
+        let s = provinces.get("leon").await?.status.unwrap_or_default();
+        Ok(s.municipalities >= 3 && s.ready >= 3)
+    })
+    .await?;
+
     for (name, code, _) in towns {
         delete_municipality(&client, name).await?;
         wait_deleted(&namespaces, &format!("muni-{code}")).await?;
     }
+    Ok(())
+}
+
+#[tokio::test]
+async fn retain_keeps_the_namespace_and_its_contents_unmanaged() -> anyhow::Result<()> {
+    let client = client().await?;
+    install_crds(&client).await?;
+    apply_leon(&client).await?;
+    let _operator = Operator::start().await?;
+    let munis = Api::<Municipality>::all(client.clone());
+    create_fresh(&client, &municipality("cacabelos", "leon", "24030", "Cacabelos")).await?;
+    wait(&munis, "cacabelos", has_condition("Ready", "True")).await?;
+    let ns = "muni-24030";
+    let configmaps = Api::<k8s_openapi::api::core::v1::ConfigMap>::namespaced(client.clone(), ns);
+    let data: k8s_openapi::api::core::v1::ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "expedientes"}, "data": {"2026": "registro"}}))?;
+    create(&configmaps, &data).await?;
+
+    delete_municipality(&client, "cacabelos").await?;
+    let namespace = Api::<Namespace>::all(client.clone()).get(ns).await?;
+    assert!(namespace.metadata.deletion_timestamp.is_none(), "Retain deleted the namespace");
+    let labels = namespace.metadata.labels.unwrap_or_default();
+    assert!(!labels.contains_key("app.kubernetes.io/managed-by"), "still marked as managed: {labels:?}");
+    let note = namespace.metadata.annotations.unwrap_or_default().remove("concejo.dev/retained").unwrap_or_default();
+    assert!(note.contains("deletionPolicy Retain"), "{note}");
+    assert!(configmaps.get_opt("expedientes").await?.is_some(), "tenant data was lost");
+
+    // A Municipality with the same code adopts it again; this one is then removed for real.
+    create_fresh(&client, &municipality_with("cacabelos", "24030", json!({"deletionPolicy": "Delete"}))).await?;
+    wait(&munis, "cacabelos", has_condition("Ready", "True")).await?;
+    assert!(configmaps.get_opt("expedientes").await?.is_some());
+    delete_municipality(&client, "cacabelos").await?;
+    wait_deleted(&Api::<Namespace>::all(client.clone()), ns).await?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_standby_takes_over_when_the_leader_dies() -> anyhow::Result<()> {
+    let client = client().await?;
+    install_crds(&client).await?;
+    apply_leon(&client).await?;
+    let lease = format!("e2e-failover-{}", std::process::id());
+    let options = |identity: &str, wait_ready| OperatorOptions {
+        lease: lease.clone(),
+        identity: identity.into(),
+        lease_duration: 4,
+        wait_ready,
+    };
+    let first = Operator::start_with(options("first", true)).await?;
+    let second = Operator::start_with(options("second", false)).await?;
+    let leases = Api::<k8s_openapi::api::coordination::v1::Lease>::namespaced(client.clone(), "default");
+    let holder = || async {
+        Ok::<_, anyhow::Error>(leases.get(&lease).await?.spec.and_then(|s| s.holder_identity).unwrap_or_default())
+    };
+    assert_eq!(holder().await?, "first");
+    // The standby is ready (it knows the leader) but does not reconcile.
+    eventually("the standby is ready", || async { Ok(second.get("/readyz").await.is_ok_and(|(code, _)| code == 200)) })
+        .await?;
+    assert_eq!(second.metric_sum("concejo_reconciles_total").await?, 0.0);
+
+    let munis = Api::<Municipality>::all(client.clone());
+    create_fresh(&client, &municipality_with("bembibre", "24014", json!({"deletionPolicy": "Delete"}))).await?;
+    wait(&munis, "bembibre", has_condition("Ready", "True")).await?;
+    assert_eq!(second.metric_sum("concejo_reconciles_total").await?, 0.0, "the standby reconciled");
+
+    first.kill().await?;
+    let took = eventually("the standby holds the Lease", || async { Ok(holder().await? == "second") }).await?;
+    println!("standby took over {took:?} after the leader was killed");
+    create_fresh(&client, &municipality_with("cacabelos", "24030", json!({"deletionPolicy": "Delete"}))).await?;
+    wait(&munis, "cacabelos", has_condition("Ready", "True")).await?;
+    for name in ["bembibre", "cacabelos"] {
+        delete_municipality(&client, name).await?;
+    }
+    drop(second);
     Ok(())
 }
 
@@ -49,7 +135,7 @@ async fn a_reconcile_that_changes_nothing_writes_nothing() -> anyhow::Result<()>
     apply_leon(&client).await?;
     let operator = Operator::start().await?;
     let munis = Api::<Municipality>::all(client.clone());
-    create(&munis, &municipality("astorga", "leon", "24008", "Astorga")).await?;
+    create_fresh(&client, &municipality_with("astorga", "24008", json!({"deletionPolicy": "Delete"}))).await?;
     wait(&munis, "astorga", has_condition("Ready", "True")).await?;
 
     // Let the writes of provisioning settle: the status write and the namespace's own watch
@@ -94,7 +180,7 @@ async fn a_code_of_another_province_is_reported_not_provisioned() -> anyhow::Res
     let munis = Api::<Municipality>::all(client.clone());
 
     // 28079 is Madrid: a real code, but not of León.
-    create(&munis, &municipality("madrid-en-leon", "leon", "28079", "Madrid")).await?;
+    create_fresh(&client, &municipality_with("madrid-en-leon", "28079", json!({"deletionPolicy": "Delete"}))).await?;
     let muni = wait(&munis, "madrid-en-leon", has_condition("Valid", "False")).await?;
     let status = muni.status.unwrap();
     let valid = status.conditions.iter().find(|c| c.type_ == "Valid").unwrap();
@@ -128,6 +214,7 @@ async fn malformed_or_changed_ine_codes_are_refused_at_admission() -> anyhow::Re
 
     let provinces = Api::<Province>::all(client.clone());
     let mut province = apply_leon(&client).await?;
+    province.status = None;
     province.metadata = kube::api::ObjectMeta { name: Some("nowhere".into()), ..Default::default() };
     province.spec.ine_code = "53".into();
     let err = create(&provinces, &province).await.unwrap_err();

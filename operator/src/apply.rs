@@ -35,11 +35,22 @@ where
 /// only `live` has (defaults, status, other managers' fields) do not matter.
 pub fn contains(live: &Value, desired: &Value) -> bool {
     match (live, desired) {
-        (Value::Object(l), Value::Object(d)) => {
-            d.iter().all(|(k, dv)| dv.is_null() || l.get(k).is_some_and(|lv| contains(lv, dv)))
-        }
+        (Value::Object(l), Value::Object(d)) => d.iter().all(|(k, dv)| match l.get(k) {
+            Some(lv) => contains(lv, dv),
+            // The API server drops nulls and empty lists and maps: absent is the same as empty.
+            None => is_empty(dv),
+        }),
         (Value::Array(l), Value::Array(d)) => l.len() == d.len() && l.iter().zip(d).all(|(lv, dv)| contains(lv, dv)),
         _ => live == desired,
+    }
+}
+
+fn is_empty(v: &Value) -> bool {
+    match v {
+        Value::Null => true,
+        Value::Array(a) => a.is_empty(),
+        Value::Object(o) => o.is_empty(),
+        _ => false,
     }
 }
 
@@ -59,6 +70,14 @@ mod tests {
         let live = json!({"metadata": {"labels": {"x": "1"}}});
         assert!(!contains(&live, &json!({"metadata": {"labels": {"x": "2"}}})));
         assert!(!contains(&live, &json!({"metadata": {"labels": {"z": "1"}}})));
+    }
+
+    #[test]
+    fn empty_desired_lists_match_absent_fields() {
+        // A RoleBinding with no subjects comes back from the API server without the field.
+        let live = json!({"metadata": {"name": "tenant-auditors"}, "roleRef": {"name": "x"}});
+        assert!(contains(&live, &json!({"metadata": {"name": "tenant-auditors"}, "subjects": [], "extra": null})));
+        assert!(!contains(&live, &json!({"subjects": [{"name": "a"}]})));
     }
 
     #[test]

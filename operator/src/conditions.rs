@@ -6,19 +6,22 @@ use k8s_openapi::jiff::Timestamp;
 /// Condition types concejo sets on a Municipality.
 pub const VALID: &str = "Valid";
 pub const READY: &str = "Ready";
+pub const ISOLATED: &str = "Isolated";
+/// On a Province: every Municipality of it is Ready.
+pub const TENANTS_READY: &str = "TenantsReady";
 
 /// A condition as the reconciler wants it, before times are attached.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Desired {
     pub type_: &'static str,
     pub status: bool,
-    pub reason: &'static str,
+    pub reason: String,
     pub message: String,
 }
 
 impl Desired {
-    pub fn new(type_: &'static str, status: bool, reason: &'static str, message: impl Into<String>) -> Self {
-        Self { type_, status, reason, message: message.into() }
+    pub fn new(type_: &'static str, status: bool, reason: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { type_, status, reason: reason.into(), message: message.into() }
     }
 }
 
@@ -37,7 +40,7 @@ pub fn merge(previous: &[Condition], desired: &[Desired], generation: Option<i64
             Condition {
                 type_: d.type_.to_owned(),
                 status,
-                reason: d.reason.to_owned(),
+                reason: d.reason.clone(),
                 message: d.message.clone(),
                 observed_generation: generation,
                 last_transition_time,

@@ -1,11 +1,16 @@
-//! The reconcile loop: one Municipality at a time, read -> validate -> build -> apply -> status.
+//! The reconcile loops. Municipality: read (watch caches) -> validate -> build -> apply -> status.
+//! Province: count its tenants.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::{Future, StreamExt};
-use k8s_openapi::api::core::v1::Namespace;
+use futures::{Future, Stream, StreamExt};
+use k8s_openapi::NamespaceResourceScope;
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
@@ -13,27 +18,47 @@ use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store, reflector};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::api::v1alpha1::{Municipality, MunicipalityStatus, Province};
+use crate::api::v1alpha1::{
+    DeletionPolicy, Municipality, MunicipalityStatus, Phase, Province, ProvinceStatus, ServicePlan,
+};
+use crate::conditions::{self, Desired, TENANTS_READY};
 use crate::error::Error;
 use crate::labels::{self, FIELD_MANAGER, FINALIZER};
 use crate::metrics::{self, Metrics};
+use crate::objects::{self, TenantObjects};
 use crate::status::{self, Outcome};
-use crate::{apply, conditions, namespace, tenant};
+use crate::tenant::{self, Inputs, ValidTenant};
+use crate::{apply, resource_quota};
 
-/// How often a Ready tenant is looked at again even when nothing changed: a safety net for
-/// missed watch events, not the way drift is found (watches are).
+/// How often a tenant is looked at again even when nothing changed: a safety net for missed
+/// watch events, not the way drift is found (watches are).
 const RESYNC: Duration = Duration::from_secs(300);
 /// How often a tenant waiting on Kubernetes (a namespace still terminating) is looked at again.
 const WAIT: Duration = Duration::from_secs(2);
 
-/// What every reconcile shares: the client and the watch caches.
+/// The watch caches every reconcile reads from instead of asking the API server.
+#[derive(Clone)]
+pub struct Stores {
+    pub municipalities: Store<Municipality>,
+    pub provinces: Store<Province>,
+    pub plans: Store<ServicePlan>,
+    pub namespaces: Store<Namespace>,
+    pub quotas: Store<ResourceQuota>,
+    pub limit_ranges: Store<LimitRange>,
+    pub network_policies: Store<NetworkPolicy>,
+    pub roles: Store<Role>,
+    pub role_bindings: Store<RoleBinding>,
+}
+
+/// What every reconcile shares.
 pub struct Context {
     pub client: Client,
-    pub provinces: Store<Province>,
-    pub namespaces: Store<Namespace>,
+    pub stores: Stores,
     pub metrics: Arc<Metrics>,
     reporter: Reporter,
     /// Consecutive failures per Municipality, for exponential backoff.
@@ -45,16 +70,36 @@ pub struct Context {
 pub struct Settings {
     /// How many Municipalities are reconciled at once.
     pub concurrency: u16,
+    /// Names this replica in Events (`reportingInstance`).
+    pub instance: Option<String>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { concurrency: 16 }
+        Self { concurrency: 16, instance: None }
     }
 }
 
-/// Runs the controller until `shutdown` resolves. `on_synced` is called once every watch cache
-/// has its first full list.
+type Trigger<K> = std::pin::Pin<Box<dyn Stream<Item = Result<K, watcher::Error>> + Send>>;
+
+/// A watch cache of one kind, filtered by `config`, and the stream of its changes (deletions
+/// included) that keeps it filled once polled.
+fn cached<K>(client: &Client, config: watcher::Config) -> (Store<K>, Trigger<K>)
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store();
+    let stream = reflector(writer, watcher(Api::<K>::all(client.clone()), config)).default_backoff().touched_objects();
+    (store, Box::pin(stream))
+}
+
+/// The Municipality a managed object belongs to, by its `app.kubernetes.io/instance` label.
+fn owner<K: Resource>(object: K) -> Option<ObjectRef<Municipality>> {
+    object.labels().get(labels::INSTANCE).map(|name| ObjectRef::new(name))
+}
+
+/// Runs the Municipality and Province controllers until `shutdown` resolves. `on_synced` is
+/// called once every watch cache has its first full list.
 pub async fn run(
     client: Client,
     settings: Settings,
@@ -62,61 +107,111 @@ pub async fn run(
     on_synced: impl FnOnce() + Send + 'static,
     shutdown: impl Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (provinces, province_writer) = reflector::store::<Province>();
-    let province_events =
-        reflector(province_writer, watcher(Api::<Province>::all(client.clone()), watcher::Config::default()))
-            .default_backoff()
-            .touched_objects();
-
-    let (namespaces, namespace_writer) = reflector::store::<Namespace>();
-    let namespace_events = reflector(
-        namespace_writer,
-        watcher(Api::<Namespace>::all(client.clone()), watcher::Config::default().labels(&labels::managed_selector())),
-    )
-    .default_backoff()
-    .touched_objects();
+    let managed = || watcher::Config::default().labels(&labels::managed_selector());
+    let (provinces, province_events) = cached::<Province>(&client, watcher::Config::default());
+    let (plans, plan_events) = cached::<ServicePlan>(&client, watcher::Config::default());
+    let (namespaces, namespace_events) = cached::<Namespace>(&client, managed());
+    let (quotas, quota_events) = cached::<ResourceQuota>(&client, managed());
+    let (limit_ranges, limit_range_events) = cached::<LimitRange>(&client, managed());
+    let (network_policies, network_policy_events) = cached::<NetworkPolicy>(&client, managed());
+    let (roles, role_events) = cached::<Role>(&client, managed());
+    let (role_bindings, role_binding_events) = cached::<RoleBinding>(&client, managed());
 
     let controller = Controller::new(Api::<Municipality>::all(client.clone()), watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(settings.concurrency));
-    let municipalities = controller.store();
+    let stores = Stores {
+        municipalities: controller.store(),
+        provinces,
+        plans,
+        namespaces,
+        quotas,
+        limit_ranges,
+        network_policies,
+        roles,
+        role_bindings,
+    };
+    metrics.observe_tenants(stores.municipalities.clone());
 
-    let caches = (municipalities.clone(), provinces.clone(), namespaces.clone());
+    // The Province controller counts tenants from a watch of its own, so that the count it reads
+    // is never older than the event that triggered it.
+    let (province_munis, province_muni_events) = cached::<Municipality>(&client, watcher::Config::default());
+    let caches = (stores.clone(), province_munis.clone());
     tokio::spawn(async move {
-        let (m, p, n) = caches;
-        if synced(&m).await && synced(&p).await && synced(&n).await {
+        let (s, pm) = caches;
+        let all = synced(&s.municipalities).await
+            && synced(&s.provinces).await
+            && synced(&s.plans).await
+            && synced(&s.namespaces).await
+            && synced(&s.quotas).await
+            && synced(&s.limit_ranges).await
+            && synced(&s.network_policies).await
+            && synced(&s.roles).await
+            && synced(&s.role_bindings).await
+            && synced(&pm).await;
+        if all {
             info!("watch caches synced");
             on_synced();
         }
     });
 
-    let by_province = municipalities.clone();
     let context = Arc::new(Context {
         client: client.clone(),
-        provinces,
-        namespaces,
-        metrics,
-        reporter: Reporter { controller: "concejo".into(), instance: std::env::var("POD_NAME").ok() },
+        stores: stores.clone(),
+        metrics: metrics.clone(),
+        reporter: Reporter { controller: "concejo".into(), instance: settings.instance.clone() },
         failures: Mutex::default(),
     });
-    controller
+    let (by_province, by_plan) = (stores.municipalities.clone(), stores.municipalities.clone());
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let tenants = controller
         // A Province change re-renders every tenant of that province.
         .watches_stream(province_events, move |province: Province| {
             let name = province.name_any();
             by_province
                 .state()
-                .into_iter()
+                .iter()
                 .filter(|m| m.spec.province == name)
-                .map(|m| ObjectRef::from(&*m))
+                .map(|m| ObjectRef::from(&**m))
                 .collect::<Vec<_>>()
         })
-        // An edited or deleted tenant namespace is put back.
-        .watches_stream(namespace_events, |ns: Namespace| {
-            ns.labels().get(labels::INSTANCE).map(|name| ObjectRef::<Municipality>::new(name))
+        // A ServicePlan change re-sizes every tenant that may be on it.
+        .watches_stream(plan_events, move |plan: ServicePlan| {
+            let name = plan.name_any();
+            by_plan
+                .state()
+                .iter()
+                .filter(|m| m.spec.plan.as_ref().is_none_or(|p| *p == name))
+                .map(|m| ObjectRef::from(&**m))
+                .collect::<Vec<_>>()
         })
-        .graceful_shutdown_on(shutdown)
+        // An edited or deleted tenant object is put back.
+        .watches_stream(namespace_events, owner)
+        .watches_stream(quota_events, owner)
+        .watches_stream(limit_range_events, owner)
+        .watches_stream(network_policy_events, owner)
+        .watches_stream(role_events, owner)
+        .watches_stream(role_binding_events, owner)
+        .graceful_shutdown_on(stopped(shutdown_rx.clone()))
         .run(reconcile, error_policy, context)
-        .for_each(|_| std::future::ready(()))
-        .await;
+        .for_each(|_| std::future::ready(()));
+
+    let province_context =
+        Arc::new(ProvinceContext { client: client.clone(), municipalities: province_munis, metrics });
+    let provinces = Controller::new(Api::<Province>::all(client.clone()), watcher::Config::default())
+        .with_config(ControllerConfig::default().debounce(Duration::from_millis(500)))
+        .watches_stream(province_muni_events, |m: Municipality| Some(ObjectRef::<Province>::new(&m.spec.province)))
+        .graceful_shutdown_on(stopped(shutdown_rx))
+        .run(reconcile_province, province_error_policy, province_context)
+        .for_each(|_| std::future::ready(()));
+
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = shutdown_tx.send(true);
+    });
+    futures::join!(tenants, provinces);
 }
 
 /// Waits until a watch cache has its first full list (false if its writer is gone).
@@ -125,7 +220,7 @@ pub async fn run(
 /// own store too, so this polls it again every 100 ms instead of waiting once.
 async fn synced<K>(store: &Store<K>) -> bool
 where
-    K: kube::Resource + Clone + 'static,
+    K: Resource + Clone + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone,
 {
     loop {
@@ -163,50 +258,81 @@ async fn reconcile_municipality(municipality: &Municipality, ctx: &Context) -> R
         return Ok((Action::await_change(), false));
     }
 
-    let province = ctx.provinces.get(&ObjectRef::new(&municipality.spec.province));
-    let outcome = match tenant::validate(municipality, province.as_deref()) {
+    let stores = &ctx.stores;
+    let province = stores.provinces.get(&ObjectRef::new(&municipality.spec.province));
+    let plans = stores.plans.state();
+    let plans: Vec<&ServicePlan> = plans.iter().map(|p| &**p).collect();
+    let all = stores.municipalities.state();
+    let others: Vec<&Municipality> = all.iter().map(|m| &**m).collect();
+    let ns = tenant::namespace_name(&municipality.spec.ine_code);
+    let quota = stores.quotas.get(&ObjectRef::new(resource_quota::NAME).within(&ns));
+    let quota_used = quota.as_ref().and_then(|q| q.status.as_ref()).and_then(|s| s.used.as_ref());
+    let inputs = Inputs { province: province.as_deref(), plans: &plans, others: &others, quota_used };
+
+    let outcome = match tenant::validate(municipality, inputs) {
         Err(invalid) => Outcome::Invalid(invalid),
-        Ok(tenant) => provision(&tenant, ctx).await?,
+        Ok(tenant) => provision(tenant, ctx).await?,
     };
     write_status(municipality, &outcome, ctx, &api).await?;
     let action = match &outcome {
         Outcome::Ready { .. } | Outcome::Invalid(_) => Action::requeue(RESYNC),
-        Outcome::Provisioning { .. } | Outcome::Terminating { .. } => Action::requeue(WAIT),
+        Outcome::Waiting { .. } | Outcome::Terminating { .. } => Action::requeue(WAIT),
     };
     Ok((action, matches!(outcome, Outcome::Invalid(_))))
 }
 
-/// Brings the tenant's objects to their desired state.
-async fn provision(tenant: &tenant::ValidTenant, ctx: &Context) -> Result<Outcome, Error> {
+/// Brings every object of the tenant to its desired state, in dependency order, and removes the
+/// ones it no longer needs.
+async fn provision(tenant: ValidTenant, ctx: &Context) -> Result<Outcome, Error> {
     let name = tenant.namespace();
-    let live = ctx.namespaces.get(&ObjectRef::new(&name));
+    let s = &ctx.stores;
+    let live = s.namespaces.get(&ObjectRef::new(&name));
     if live.as_ref().is_some_and(|ns| ns.metadata.deletion_timestamp.is_some()) {
-        return Ok(Outcome::Provisioning {
-            namespace: name.clone(),
-            reason: "NamespaceTerminating",
-            message: format!("namespace {name} is still being deleted; it is created again once it is gone"),
-        });
+        let message = format!("namespace {name} is still being deleted; it is created again once it is gone");
+        return Ok(Outcome::Waiting { tenant: Box::new(tenant), reason: "NamespaceTerminating", message });
     }
-    let applied = apply::ensure(
-        &Api::<Namespace>::all(ctx.client.clone()),
-        live.as_deref(),
-        &namespace::build(tenant),
-        &ctx.metrics,
-    )
-    .await?;
-    let phase = applied.status.as_ref().and_then(|s| s.phase.as_deref());
-    if phase == Some("Active") {
-        Ok(Outcome::Ready { namespace: name })
-    } else {
-        Ok(Outcome::Provisioning {
-            namespace: name.clone(),
-            reason: "NamespaceNotActive",
-            message: format!("namespace {name} is {}", phase.unwrap_or("not yet active")),
-        })
-    }
+    let TenantObjects { namespace, resource_quota, limit_range, network_policies, roles, role_bindings } =
+        objects::build(&tenant);
+    apply::ensure(&Api::<Namespace>::all(ctx.client.clone()), live.as_deref(), &namespace, &ctx.metrics).await?;
+    apply_set(ctx, &s.quotas, &tenant, vec![resource_quota]).await?;
+    apply_set(ctx, &s.limit_ranges, &tenant, vec![limit_range]).await?;
+    apply_set(ctx, &s.network_policies, &tenant, network_policies).await?;
+    apply_set(ctx, &s.roles, &tenant, roles).await?;
+    apply_set(ctx, &s.role_bindings, &tenant, role_bindings).await?;
+    Ok(Outcome::Ready { tenant: Box::new(tenant) })
 }
 
-/// Deletes the tenant namespace, waits until it is gone, then lets the Municipality go.
+/// Applies every desired object of one kind in the tenant namespace, then deletes the objects of
+/// that kind the tenant has and no longer wants.
+async fn apply_set<K>(ctx: &Context, store: &Store<K>, tenant: &ValidTenant, desired: Vec<K>) -> Result<(), Error>
+where
+    K: Resource<DynamicType = (), Scope = NamespaceResourceScope> + Clone + Serialize + DeserializeOwned + Debug,
+{
+    let ns = tenant.namespace();
+    let api = Api::<K>::namespaced(ctx.client.clone(), &ns);
+    let wanted: HashSet<String> = desired.iter().map(|o| o.name_any()).collect();
+    for object in &desired {
+        let live = store.get(&ObjectRef::new(&object.name_any()).within(&ns));
+        apply::ensure(&api, live.as_deref(), object, &ctx.metrics).await?;
+    }
+    let stale = store.state().into_iter().filter(|o| {
+        o.namespace().as_deref() == Some(ns.as_str())
+            && o.labels().get(labels::INSTANCE) == Some(&tenant.name)
+            && !wanted.contains(&o.name_any())
+            && o.meta().deletion_timestamp.is_none()
+    });
+    for object in stale {
+        info!(namespace = %ns, name = %object.name_any(), kind = %K::kind(&()), "removing an object the tenant no longer needs");
+        match api.delete(&object.name_any(), &DeleteParams::default()).await {
+            Ok(_) => ctx.metrics.wrote(&K::kind(&()), "delete"),
+            Err(kube::Error::Api(s)) if s.code == 404 => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Retains or removes the tenant according to `deletionPolicy`, then lets the Municipality go.
 async fn finalize(municipality: &Municipality, ctx: &Context, api: &Api<Municipality>) -> Result<Action, Error> {
     if !municipality.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
@@ -214,32 +340,43 @@ async fn finalize(municipality: &Municipality, ctx: &Context, api: &Api<Municipa
     let name = tenant::namespace_name(&municipality.spec.ine_code);
     let namespaces = Api::<Namespace>::all(ctx.client.clone());
     let ours = |ns: &Namespace| ns.labels().get(labels::INSTANCE) == Some(&municipality.name_any());
-    match namespaces.get_opt(&name).await? {
-        // Only the namespace this Municipality owns: never one another tenant provisioned.
-        Some(ns) if ours(&ns) => {
-            if ns.metadata.deletion_timestamp.is_none() {
-                namespaces.delete(&name, &DeleteParams::background()).await?;
-                ctx.metrics.wrote("Namespace", "delete");
-                publish(
-                    ctx,
-                    municipality,
-                    EventType::Normal,
-                    "DeletingNamespace",
-                    format!("deleting namespace {name}"),
-                )
-                .await;
+    // Only the namespace this Municipality provisioned: never one of another tenant (a Conflict).
+    if let Some(ns) = namespaces.get_opt(&name).await?.filter(ours) {
+        match municipality.spec.deletion_policy {
+            DeletionPolicy::Retain => {
+                let note = format!(
+                    "Municipality {} was deleted at {} with deletionPolicy Retain: this namespace and its contents \
+                     are kept and no longer managed by concejo",
+                    municipality.name_any(),
+                    Timestamp::now()
+                );
+                let patch = json!({"metadata": {
+                    "labels": {labels::MANAGED_BY: null, labels::INSTANCE: null},
+                    "annotations": {labels::RETAINED_ANNOTATION: note},
+                }});
+                namespaces.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+                ctx.metrics.wrote("Namespace", "patch");
+                let message =
+                    format!("namespace {name} and its contents are kept (deletionPolicy Retain) and no longer managed");
+                publish(ctx, municipality, EventType::Normal, "Retained", message).await;
             }
-            let outcome = Outcome::Terminating { message: format!("waiting for namespace {name} to be deleted") };
-            write_status(municipality, &outcome, ctx, api).await?;
-            Ok(Action::requeue(WAIT))
-        }
-        _ => {
-            let finalizers: Vec<_> = municipality.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
-            patch_finalizers(municipality, finalizers, ctx, api).await?;
-            info!(municipality = %municipality.name_any(), "tenant removed");
-            Ok(Action::await_change())
+            DeletionPolicy::Delete => {
+                if ns.metadata.deletion_timestamp.is_none() {
+                    namespaces.delete(&name, &DeleteParams::background()).await?;
+                    ctx.metrics.wrote("Namespace", "delete");
+                    let message = format!("deleting namespace {name} and everything in it (deletionPolicy Delete)");
+                    publish(ctx, municipality, EventType::Normal, "Deleting", message).await;
+                }
+                let outcome = Outcome::Terminating { message: format!("waiting for namespace {name} to be deleted") };
+                write_status(municipality, &outcome, ctx, api).await?;
+                return Ok(Action::requeue(WAIT));
+            }
         }
     }
+    let finalizers: Vec<_> = municipality.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+    patch_finalizers(municipality, finalizers, ctx, api).await?;
+    info!(municipality = %municipality.name_any(), "tenant released");
+    Ok(Action::await_change())
 }
 
 async fn add_finalizer(municipality: &Municipality, ctx: &Context, api: &Api<Municipality>) -> Result<(), Error> {
@@ -263,7 +400,7 @@ async fn patch_finalizers(
 }
 
 /// Writes the status only when it differs from what the object already has, and publishes an
-/// Event for every condition that flipped.
+/// Event for every condition that changed.
 async fn write_status(
     municipality: &Municipality,
     outcome: &Outcome,
@@ -280,10 +417,16 @@ async fn write_status(
         "kind": Municipality::kind(&()),
         "status": desired,
     });
-    api.patch_status(&municipality.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await?;
-    ctx.metrics.wrote("Municipality", "status");
-    for (type_, reason, message, ok) in flipped(&current, &desired) {
+    match api
+        .patch_status(&municipality.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+        .await
+    {
+        Ok(_) => ctx.metrics.wrote("Municipality", "status"),
+        // Gone since the cache saw it (its finalizer was just removed): nothing left to report on.
+        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
+        Err(e) => return Err(e.into()),
+    }
+    for (type_, reason, message, ok) in changed_conditions(&current, &desired) {
         let kind = if ok { EventType::Normal } else { EventType::Warning };
         publish(ctx, municipality, kind, &reason, format!("{type_}: {message}")).await;
     }
@@ -291,43 +434,102 @@ async fn write_status(
 }
 
 /// Conditions whose status or reason changed: (type, reason, message, status).
-fn flipped(current: &MunicipalityStatus, desired: &MunicipalityStatus) -> Vec<(String, String, String, bool)> {
+fn changed_conditions(
+    current: &MunicipalityStatus,
+    desired: &MunicipalityStatus,
+) -> Vec<(String, String, String, bool)> {
     desired
         .conditions
         .iter()
         .filter(|d| {
             !current.conditions.iter().any(|c| c.type_ == d.type_ && c.status == d.status && c.reason == d.reason)
         })
-        .map(|d| {
-            (
-                d.type_.clone(),
-                d.reason.clone(),
-                d.message.clone(),
-                conditions::is_true(std::slice::from_ref(d), &d.type_),
-            )
-        })
+        .map(|d| (d.type_.clone(), d.reason.clone(), d.message.clone(), d.status == "True"))
         .collect()
 }
 
 /// Events are best effort: a failure to record one is logged, never fails the reconcile.
 async fn publish(ctx: &Context, municipality: &Municipality, type_: EventType, reason: &str, note: String) {
-    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+    publish_with(&ctx.client, &ctx.reporter, &ctx.metrics, municipality, type_, reason, note).await
+}
+
+async fn publish_with(
+    client: &Client,
+    reporter: &Reporter,
+    metrics: &Metrics,
+    municipality: &Municipality,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let recorder = Recorder::new(client.clone(), reporter.clone());
     let event =
         Event { type_, reason: reason.to_owned(), note: Some(note), action: "Reconcile".into(), secondary: None };
-    if let Err(err) = recorder.publish(&event, &municipality.object_ref(&())).await {
-        warn!(%err, "could not record an Event");
-    } else {
-        ctx.metrics.wrote("Event", "create");
+    match recorder.publish(&event, &municipality.object_ref(&())).await {
+        Ok(()) => metrics.wrote("Event", "create"),
+        Err(err) => warn!(%err, "could not record an Event"),
     }
 }
 
-/// Retries with exponential backoff per Municipality: 1 s, 2 s, 4 s ... up to 5 minutes.
+/// Retries with exponential backoff per Municipality: 1 s, 2 s, 4 s ... up to 5 minutes, and
+/// says so in a Warning Event.
 fn error_policy(municipality: Arc<Municipality>, error: &Error, ctx: Arc<Context>) -> Action {
     ctx.metrics.failed(error.category());
-    let mut failures = ctx.failures.lock().expect("poisoned");
-    let n = failures.entry(municipality.name_any()).or_default();
-    *n = n.saturating_add(1);
-    let delay = Duration::from_secs(1u64 << (*n - 1).min(8)).min(RESYNC);
+    let delay = {
+        let mut failures = ctx.failures.lock().expect("poisoned");
+        let n = failures.entry(municipality.name_any()).or_default();
+        *n = n.saturating_add(1);
+        Duration::from_secs(1u64 << (*n - 1).min(8)).min(RESYNC)
+    };
     warn!(municipality = %municipality.name_any(), %error, retry_in = ?delay, "reconcile failed");
+    let note = format!("{error}; retrying in {}s", delay.as_secs());
+    let reason = format!("ReconcileFailed{}", error.category());
+    tokio::spawn(async move {
+        publish_with(&ctx.client, &ctx.reporter, &ctx.metrics, &municipality, EventType::Warning, &reason, note).await;
+    });
     Action::requeue(delay)
+}
+
+/// What the Province controller needs: its own cache of Municipalities.
+struct ProvinceContext {
+    client: Client,
+    municipalities: Store<Municipality>,
+    metrics: Arc<Metrics>,
+}
+
+/// Counts the province's Municipalities and how many are Ready; writes the status if it changed.
+async fn reconcile_province(province: Arc<Province>, ctx: Arc<ProvinceContext>) -> Result<Action, Error> {
+    let name = province.name_any();
+    let munis = ctx.municipalities.state();
+    let mine: Vec<_> = munis.iter().filter(|m| m.spec.province == name).collect();
+    let total = mine.len() as u32;
+    let ready = mine.iter().filter(|m| m.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready)).count() as u32;
+    let previous = province.status.clone().unwrap_or_default();
+    let all_ready = Desired::new(
+        TENANTS_READY,
+        ready == total,
+        if ready == total { "AllReady" } else { "NotAllReady" },
+        format!("{ready} of {total} municipalities are Ready"),
+    );
+    let generation = province.metadata.generation;
+    let desired = ProvinceStatus {
+        observed_generation: generation,
+        municipalities: total,
+        ready,
+        conditions: conditions::merge(&previous.conditions, &[all_ready], generation, Timestamp::now()),
+    };
+    if desired != previous {
+        let patch = json!({"apiVersion": Province::api_version(&()), "kind": Province::kind(&()), "status": desired});
+        Api::<Province>::all(ctx.client.clone())
+            .patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+            .await?;
+        ctx.metrics.wrote("Province", "status");
+    }
+    Ok(Action::requeue(RESYNC))
+}
+
+fn province_error_policy(province: Arc<Province>, error: &Error, ctx: Arc<ProvinceContext>) -> Action {
+    ctx.metrics.failed(error.category());
+    warn!(province = %province.name_any(), %error, "province status not written; retrying in 5s");
+    Action::requeue(Duration::from_secs(5))
 }

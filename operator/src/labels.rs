@@ -2,6 +2,10 @@
 
 use std::collections::BTreeMap;
 
+use kube::api::ObjectMeta;
+
+use crate::tenant::ValidTenant;
+
 /// The one field manager for every server-side apply concejo makes.
 pub const FIELD_MANAGER: &str = "concejo";
 /// Keeps a Municipality until its tenant has been retained or removed.
@@ -13,6 +17,9 @@ pub const COMPONENT: &str = "app.kubernetes.io/component";
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const INE_CODE: &str = "concejo.dev/ine-code";
 pub const PROVINCE: &str = "concejo.dev/province";
+pub const ENS_CATEGORY: &str = "concejo.dev/ens-category";
+/// On a namespace whose Municipality was deleted with `deletionPolicy: Retain`.
+pub const RETAINED_ANNOTATION: &str = "concejo.dev/retained";
 
 /// Value of `app.kubernetes.io/managed-by` and `app.kubernetes.io/name` on managed objects.
 pub const MANAGER: &str = "concejo";
@@ -35,4 +42,14 @@ pub fn for_tenant(municipality: &str, ine_code: &str, province: &str, component:
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect()
+}
+
+/// Metadata of one managed object of a tenant: name, namespace (None for cluster-scoped) and labels.
+pub fn metadata(tenant: &ValidTenant, name: &str, namespace: Option<String>, component: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_owned()),
+        namespace,
+        labels: Some(for_tenant(&tenant.name, &tenant.ine_code, &tenant.province, component)),
+        ..ObjectMeta::default()
+    }
 }

@@ -1,15 +1,17 @@
-//! The `concejo` binary: `concejo run` (the operator) and `concejo crds` (the CRD YAML).
+//! The `concejo` binary: `run` (the operator), `crds` (the CRD YAML), `generate` (Municipality
+//! objects for a whole province).
 
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 
-use anyhow::Context as _;
-use clap::{Parser, Subcommand};
+use anyhow::{Context as _, bail};
+use clap::{Args, Parser, Subcommand};
 use concejo::controller::{self, Settings};
 use concejo::http::{self, Health};
-use tracing::info;
+use concejo::leader::{self, Election};
+use tracing::{info, warn};
 
 #[derive(Parser)]
 #[command(version, about = "Kubernetes operator that turns each town hall into an isolated tenant")]
@@ -21,30 +23,71 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the operator against the cluster of $KUBECONFIG (or the in-cluster service account).
-    Run {
-        /// Address of the /livez, /readyz and /metrics endpoints.
-        #[arg(long, env = "CONCEJO_HTTP_ADDR", default_value = "127.0.0.1:8080")]
-        http_addr: SocketAddr,
-        /// How many Municipalities are reconciled at once.
-        #[arg(long, env = "CONCEJO_CONCURRENCY", default_value_t = Settings::default().concurrency)]
-        concurrency: u16,
-        /// Log as JSON lines instead of text.
-        #[arg(long, env = "CONCEJO_LOG_JSON")]
-        log_json: bool,
-    },
+    Run(RunArgs),
     /// Print the CustomResourceDefinitions as YAML, or write one file per CRD into a folder.
     Crds {
         /// Write `<name>.yaml` files into this folder instead of printing.
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+    /// Print objects generated from the embedded INE register.
+    #[command(subcommand)]
+    Generate(Generate),
+}
+
+#[derive(Subcommand)]
+enum Generate {
+    /// One Municipality for every municipality of a province, with real INE and DIR3 codes.
+    Municipalities {
+        /// Two-digit INE province code, e.g. 24 for León.
+        #[arg(long)]
+        province_code: String,
+        /// Name of the Province object they belong to.
+        #[arg(long)]
+        province: String,
+    },
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// Address of the /livez, /readyz and /metrics endpoints.
+    #[arg(long, env = "CONCEJO_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    http_addr: SocketAddr,
+    /// How many Municipalities are reconciled at once.
+    #[arg(long, env = "CONCEJO_CONCURRENCY", default_value_t = Settings::default().concurrency)]
+    concurrency: u16,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "CONCEJO_LOG_JSON")]
+    log_json: bool,
+    /// Compete for a Lease and reconcile only while holding it (for more than one replica).
+    #[arg(long, env = "CONCEJO_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    leader_election: bool,
+    /// Namespace of the Lease (the operator's own namespace in a cluster).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    lease_namespace: String,
+    /// Name of the Lease.
+    #[arg(long, env = "CONCEJO_LEASE_NAME", default_value = "concejo-leader")]
+    lease_name: String,
+    /// Seconds a leader keeps the Lease without renewing; a standby takes over after that.
+    #[arg(long, env = "CONCEJO_LEASE_DURATION", default_value_t = 15)]
+    lease_duration: u64,
+    /// This replica's identity in the Lease and in Events (default: POD_NAME, or host and PID).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crds { out_dir } => crds(out_dir),
-        Command::Run { http_addr, concurrency, log_json } => run(http_addr, concurrency, log_json).await,
+        Command::Generate(Generate::Municipalities { province_code, province }) => {
+            let yaml = concejo::generate::municipalities_yaml(&province_code, &province).with_context(|| {
+                format!("{province_code:?} is not an INE province code (\"01\" to \"52\", e.g. 24 for León)")
+            })?;
+            print!("{yaml}");
+            Ok(())
+        }
+        Command::Run(args) => run(args).await,
     }
 }
 
@@ -63,13 +106,13 @@ fn crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn run(http_addr: SocketAddr, concurrency: u16, log_json: bool) -> anyhow::Result<()> {
+async fn run(args: RunArgs) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into());
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    if log_json {
+    if args.log_json {
         logs.json().init();
     } else {
         logs.init();
@@ -78,23 +121,76 @@ async fn run(http_addr: SocketAddr, concurrency: u16, log_json: bool) -> anyhow:
     let client = kube::Client::try_default()
         .await
         .context("no Kubernetes configuration found: set KUBECONFIG or run inside a cluster")?;
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
     let health = Health::default();
-    let listener = tokio::net::TcpListener::bind(http_addr)
+    let listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
-        .with_context(|| format!("cannot listen on {http_addr} for /livez, /readyz and /metrics"))?;
-    info!(%http_addr, "serving /livez, /readyz and /metrics");
+        .with_context(|| format!("cannot listen on {} for /livez, /readyz and /metrics", args.http_addr))?;
+    info!(http_addr = %args.http_addr, %identity, "serving /livez, /readyz and /metrics");
     let router = http::router(health.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
 
-    let ready = health.ready.clone();
+    // Without leader election this replica leads from the start; with it, it waits for the Lease.
+    let mut lost = None;
+    if args.leader_election {
+        let election = Election {
+            namespace: args.lease_namespace.clone(),
+            lease: args.lease_name.clone(),
+            identity: identity.clone(),
+            duration: args.lease_duration,
+            grace: (args.lease_duration / 3).max(1),
+        };
+        let mut leading = leader::campaign(client.clone(), &election)
+            .await
+            .with_context(|| format!("cannot use Lease {}/{}", election.namespace, election.lease))?;
+        let (standby_client, known) = (client.clone(), health.leader_known.clone());
+        let standby_election = election.clone();
+        let standby = tokio::spawn(async move {
+            loop {
+                known.store(leader::leader_known(standby_client.clone(), &standby_election).await, Ordering::Relaxed);
+                tokio::time::sleep(leader::STANDBY_POLL).await;
+            }
+        });
+        info!(lease = %format!("{}/{}", election.namespace, election.lease), "waiting to become the leader");
+        tokio::select! {
+            result = leading.wait_for(|l| *l) => { result.context("leader election stopped")?; }
+            _ = shutdown_signal() => { info!("stopped before becoming the leader"); return Ok(()); }
+        }
+        standby.abort();
+        info!("became the leader");
+        lost = Some(leading);
+    }
+    health.leading.store(true, Ordering::Relaxed);
+
+    let synced = health.synced.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<&'static str>();
+    let mut lost_leadership = lost.clone();
+    tokio::spawn(async move {
+        let why = tokio::select! {
+            _ = shutdown_signal() => "signal",
+            _ = async { match lost_leadership.as_mut() { Some(l) => { let _ = l.wait_for(|l| !*l).await; } None => std::future::pending().await } } => "lost",
+        };
+        let _ = stop_tx.send(why);
+    });
+    let (why_tx, why_rx) = tokio::sync::oneshot::channel();
     controller::run(
         client,
-        Settings { concurrency },
+        Settings { concurrency: args.concurrency, instance: Some(identity) },
         health.metrics.clone(),
-        move || ready.store(true, Ordering::Relaxed),
-        shutdown_signal(),
+        move || synced.store(true, Ordering::Relaxed),
+        async move {
+            let why = stop_rx.await.unwrap_or("signal");
+            let _ = why_tx.send(why);
+        },
     )
     .await;
+    if why_rx.await.unwrap_or("signal") == "lost" {
+        warn!("lost the Lease; exiting so that a restart campaigns again");
+        bail!("lost leadership");
+    }
     info!("stopped");
     Ok(())
 }

@@ -1,7 +1,16 @@
 //! Prometheus metrics, served on `/metrics`. Labels are bounded: kinds, outcomes, error
 //! categories, never an object's name.
 
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use kube::runtime::reflector::Store;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::gauge::ConstGauge;
+
+use crate::api::v1alpha1::{Municipality, Phase};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -37,9 +46,45 @@ struct ErrorLabels {
     category: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct PhaseLabels {
+    phase: &'static str,
+}
+
+/// `concejo_tenants{phase}`, counted from the Municipality watch cache at each scrape.
+#[derive(Debug, Default)]
+struct TenantsByPhase(Arc<OnceLock<Store<Municipality>>>);
+
+impl Collector for TenantsByPhase {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(store) = self.0.get() else { return Ok(()) };
+        let phases = [
+            (Some(Phase::Pending), "Pending"),
+            (Some(Phase::Provisioning), "Provisioning"),
+            (Some(Phase::Ready), "Ready"),
+            (Some(Phase::Degraded), "Degraded"),
+            (Some(Phase::Terminating), "Terminating"),
+            (None, "Unknown"),
+        ];
+        let mut counts = [0i64; 6];
+        for m in store.state() {
+            let phase = m.status.as_ref().and_then(|s| s.phase);
+            if let Some(i) = phases.iter().position(|(p, _)| *p == phase) {
+                counts[i] += 1;
+            }
+        }
+        let mut family = encoder.encode_descriptor("tenants", "Municipalities by phase", None, MetricType::Gauge)?;
+        for ((_, phase), n) in phases.iter().zip(counts) {
+            ConstGauge::new(n).encode(family.encode_family(&PhaseLabels { phase })?)?;
+        }
+        Ok(())
+    }
+}
+
 /// Every metric of the operator, registered once at start.
 pub struct Metrics {
     registry: Registry,
+    tenants: Arc<OnceLock<Store<Municipality>>>,
     reconciles: Family<OutcomeLabels, Counter>,
     reconcile_duration: Family<OutcomeLabels, Histogram>,
     writes: Family<WriteLabels, Counter>,
@@ -67,11 +112,19 @@ impl Default for Metrics {
             writes.clone(),
         );
         registry.register("reconcile_errors", "Failed reconciles, by error category", errors.clone());
-        Self { registry, reconciles, reconcile_duration, writes, errors }
+        let tenants = TenantsByPhase::default();
+        let store = tenants.0.clone();
+        registry.register_collector(Box::new(tenants));
+        Self { registry, tenants: store, reconciles, reconcile_duration, writes, errors }
     }
 }
 
 impl Metrics {
+    /// Counts tenants by phase from this cache at every scrape (set once, when the controller starts).
+    pub fn observe_tenants(&self, store: Store<Municipality>) {
+        let _ = self.tenants.set(store);
+    }
+
     pub fn reconciled(&self, outcome: Outcome, took: Duration) {
         let labels = OutcomeLabels { outcome };
         self.reconciles.get_or_create(&labels).inc();

@@ -3,19 +3,18 @@
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::v1alpha1::{Municipality, MunicipalityStatus, Phase};
-use crate::conditions::{self, Desired, READY, VALID};
-use crate::tenant::Invalid;
+use crate::conditions::{self, Desired, ISOLATED, READY, VALID};
+use crate::tenant::{Invalid, ValidTenant};
 
 /// What one reconcile of a Municipality found.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {
     /// The spec cannot be honoured; whatever was provisioned before stays as it is.
     Invalid(Invalid),
-    /// Valid, and the tenant's objects are on their way (for example, the namespace of an earlier
-    /// tenant is still being deleted).
-    Provisioning { namespace: String, reason: &'static str, message: String },
+    /// Valid, but the tenant cannot be provisioned yet (e.g. its namespace is still terminating).
+    Waiting { tenant: Box<ValidTenant>, reason: &'static str, message: String },
     /// Every managed object exists as declared.
-    Ready { namespace: String },
+    Ready { tenant: Box<ValidTenant> },
     /// The Municipality is being deleted and its tenant retained or removed.
     Terminating { message: String },
 }
@@ -23,105 +22,155 @@ pub enum Outcome {
 /// The status to write for `municipality` after a reconcile that ended in `outcome`.
 pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -> MunicipalityStatus {
     let previous = municipality.status.clone().unwrap_or_default();
+    // A condition as it was, for the cases where this reconcile learnt nothing new about it.
+    let kept = |type_: &'static str, default: Desired| -> Desired {
+        previous
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .map(|c| Desired {
+                type_,
+                status: c.status == "True",
+                reason: c.reason.clone(),
+                message: c.message.clone(),
+            })
+            .unwrap_or(default)
+    };
     let valid = Desired::new(VALID, true, "Validated", "the spec can be honoured");
-    let (phase, namespace, desired) = match outcome {
+    let mut status = MunicipalityStatus { observed_generation: municipality.metadata.generation, ..previous.clone() };
+    let desired = match outcome {
         Outcome::Invalid(invalid) => {
             // A tenant provisioned before keeps running on its last valid spec.
-            let provisioned = previous.namespace.is_some();
-            let phase = if provisioned { Phase::Degraded } else { Phase::Pending };
-            let kept = if provisioned {
+            let provisioned = previous.namespace.is_some() && !invalid.is_conflict();
+            status.phase = Some(if provisioned { Phase::Degraded } else { Phase::Pending });
+            if invalid.is_conflict() {
+                status.namespace = None;
+                status.hosts.clear();
+                status.plan = None;
+            }
+            let ready = if provisioned {
                 "the tenant keeps its last valid configuration until the spec is corrected"
             } else {
                 "nothing is provisioned until the spec is corrected"
             };
-            (
-                phase,
-                previous.namespace.clone(),
-                vec![
-                    Desired::new(VALID, false, invalid.reason(), invalid.to_string()),
-                    Desired::new(READY, false, "InvalidSpec", kept),
-                ],
-            )
+            vec![
+                Desired::new(VALID, false, invalid.reason(), invalid.to_string()),
+                if provisioned {
+                    kept(ISOLATED, Desired::new(ISOLATED, false, "NotProvisioned", "no tenant objects yet"))
+                } else {
+                    Desired::new(ISOLATED, false, "NotProvisioned", "no tenant objects yet")
+                },
+                Desired::new(READY, false, "InvalidSpec", ready),
+            ]
         }
-        Outcome::Provisioning { namespace, reason, message } => (
-            Phase::Provisioning,
-            Some(namespace.clone()),
-            vec![valid, Desired::new(READY, false, reason, message.clone())],
-        ),
-        Outcome::Ready { namespace } => (
-            Phase::Ready,
-            Some(namespace.clone()),
+        Outcome::Waiting { tenant, reason, message } => {
+            status.phase = Some(Phase::Provisioning);
+            set_tenant(&mut status, tenant);
             vec![
                 valid,
-                Desired::new(READY, true, "Reconciled", format!("tenant namespace {namespace} is provisioned")),
-            ],
-        ),
+                Desired::new(ISOLATED, false, *reason, message.clone()),
+                Desired::new(READY, false, *reason, message.clone()),
+            ]
+        }
+        Outcome::Ready { tenant } => {
+            status.phase = Some(Phase::Ready);
+            set_tenant(&mut status, tenant);
+            let ns = tenant.namespace();
+            vec![
+                valid,
+                Desired::new(
+                    ISOLATED,
+                    true,
+                    "Applied",
+                    format!(
+                        "{ns}: Pod Security restricted, quota and limits of plan {}, deny-by-default network policies, tenant roles",
+                        tenant.plan_name
+                    ),
+                ),
+                Desired::new(READY, true, "Reconciled", format!("tenant namespace {ns} is provisioned")),
+            ]
+        }
         Outcome::Terminating { message } => {
-            let mut desired = vec![Desired::new(READY, false, "Terminating", message.clone())];
-            // Keep whatever was last said about the spec.
-            if let Some(c) = previous.conditions.iter().find(|c| c.type_ == VALID) {
-                let reason = if c.status == "True" { "Validated" } else { "Invalid" };
-                desired.insert(0, Desired::new(VALID, c.status == "True", reason, c.message.clone()));
-            }
-            (Phase::Terminating, previous.namespace.clone(), desired)
+            status.phase = Some(Phase::Terminating);
+            let mut desired: Vec<Desired> = [VALID, ISOLATED]
+                .into_iter()
+                .filter(|t| previous.conditions.iter().any(|c| c.type_ == *t))
+                .map(|t| kept(t, Desired::new(t, false, "Unknown", "")))
+                .collect();
+            desired.push(Desired::new(READY, false, "Terminating", message.clone()));
+            desired
         }
     };
-    let generation = municipality.metadata.generation;
-    MunicipalityStatus {
-        observed_generation: generation,
-        phase: Some(phase),
-        namespace,
-        conditions: conditions::merge(&previous.conditions, &desired, generation, now),
-    }
+    status.conditions = conditions::merge(&previous.conditions, &desired, municipality.metadata.generation, now);
+    status
+}
+
+fn set_tenant(status: &mut MunicipalityStatus, tenant: &ValidTenant) {
+    status.namespace = Some(tenant.namespace());
+    status.plan = Some(tenant.plan_name.clone());
+    status.hosts = tenant.hosts.clone();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tenant::tests::municipality;
+    use crate::tenant::tests::{municipality, valid};
 
     fn at(secs: i64) -> Timestamp {
         Timestamp::from_second(secs).unwrap()
+    }
+
+    fn ready(m: &Municipality) -> Outcome {
+        Outcome::Ready { tenant: Box::new(valid(m)) }
     }
 
     #[test]
     fn ready_tenant() {
         let mut muni = municipality("ponferrada", "24115");
         muni.metadata.generation = Some(3);
-        let status = compute(&muni, &Outcome::Ready { namespace: "muni-24115".into() }, at(10));
+        let status = compute(&muni, &ready(&muni), at(10));
         assert_eq!(status.phase, Some(Phase::Ready));
         assert_eq!(status.observed_generation, Some(3));
         assert_eq!(status.namespace.as_deref(), Some("muni-24115"));
-        assert!(conditions::is_true(&status.conditions, READY));
-        assert!(conditions::is_true(&status.conditions, VALID));
+        assert_eq!(status.plan.as_deref(), Some("town"));
+        assert_eq!(status.hosts, ["ponferrada.nube.dipuleon.es"]);
+        for c in [VALID, ISOLATED, READY] {
+            assert!(conditions::is_true(&status.conditions, c), "{c}");
+        }
     }
 
     #[test]
     fn recomputing_an_unchanged_tenant_gives_an_equal_status() {
         // This equality is what lets the reconciler skip the status write.
         let mut muni = municipality("ponferrada", "24115");
-        let outcome = Outcome::Ready { namespace: "muni-24115".into() };
-        muni.status = Some(compute(&muni, &outcome, at(10)));
-        assert_eq!(muni.status, Some(compute(&muni, &outcome, at(99))));
+        muni.status = Some(compute(&muni, &ready(&muni), at(10)));
+        assert_eq!(muni.status, Some(compute(&muni, &ready(&muni), at(99))));
+        let invalid = Outcome::Invalid(Invalid::ProvinceNotFound("leon".into()));
+        muni.status = Some(compute(&muni, &invalid, at(100)));
+        assert_eq!(muni.status, Some(compute(&muni, &invalid, at(200))));
     }
 
     #[test]
     fn invalid_edit_of_a_provisioned_tenant_is_degraded_and_keeps_the_namespace() {
         let mut muni = municipality("ponferrada", "24115");
-        muni.status = Some(compute(&muni, &Outcome::Ready { namespace: "muni-24115".into() }, at(10)));
-        let invalid = Invalid::ProvinceNotFound { province: "leon".into() };
-        let status = compute(&muni, &Outcome::Invalid(invalid), at(20));
+        muni.status = Some(compute(&muni, &ready(&muni), at(10)));
+        let status = compute(&muni, &Outcome::Invalid(Invalid::PlanNotFound("huge".into())), at(20));
         assert_eq!(status.phase, Some(Phase::Degraded));
         assert_eq!(status.namespace.as_deref(), Some("muni-24115"));
         let valid = status.conditions.iter().find(|c| c.type_ == VALID).unwrap();
-        assert_eq!((valid.status.as_str(), valid.reason.as_str()), ("False", "ProvinceNotFound"));
+        assert_eq!((valid.status.as_str(), valid.reason.as_str()), ("False", "PlanNotFound"));
+        // Isolation is still in place and still says so, with its original time.
+        let isolated = status.conditions.iter().find(|c| c.type_ == ISOLATED).unwrap();
+        assert_eq!((isolated.status.as_str(), isolated.last_transition_time.0), ("True", at(10)));
     }
 
     #[test]
-    fn invalid_new_tenant_is_pending() {
-        let muni = municipality("ponferrada", "24115");
-        let status = compute(&muni, &Outcome::Invalid(Invalid::ProvinceNotFound { province: "leon".into() }), at(1));
+    fn conflict_never_claims_the_namespace() {
+        let muni = municipality("ponferrada-bis", "24115");
+        let conflict = Invalid::Conflict { ine_code: "24115".into(), owner: "ponferrada".into() };
+        let status = compute(&muni, &Outcome::Invalid(conflict), at(1));
         assert_eq!(status.phase, Some(Phase::Pending));
         assert_eq!(status.namespace, None);
+        assert_eq!(status.conditions[0].reason, "Conflict");
     }
 }

@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail, ensure};
-use concejo::api::v1alpha1::{Municipality, MunicipalitySpec, Province, ProvinceSpec};
+use concejo::api::v1alpha1::{Municipality, Province, ServicePlan};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{Condition, await_condition, conditions};
@@ -85,26 +85,59 @@ pub fn has_condition(type_: &'static str, status: &'static str) -> impl Conditio
     }
 }
 
-/// The León Province as in `examples/`.
+/// Applies an object with the tests' field manager (create or update).
+pub async fn apply<K>(api: &Api<K>, object: &K) -> anyhow::Result<K>
+where
+    K: Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let name = object.meta().name.clone().context("object without a name")?;
+    Ok(api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(object)).await?)
+}
+
+/// A ServicePlan from its YAML-ish parts.
+pub fn plan(name: &str, cpu: &str, memory: &str, pods: i32) -> ServicePlan {
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "concejo.dev/v1alpha1", "kind": "ServicePlan", "metadata": {"name": name},
+        "spec": {
+            "quota": {"cpu": cpu, "memory": memory, "storage": "100Gi", "pods": pods},
+            "limitRange": {"defaultCpu": "250m", "defaultMemory": "256Mi", "maxCpu": "2", "maxMemory": "4Gi"}
+        }
+    }))
+    .expect("a valid ServicePlan")
+}
+
+/// The León Province as in `examples/` (plan `town` by default, SARA configured), and its plan.
 pub async fn apply_leon(client: &Client) -> anyhow::Result<Province> {
-    let province = Province::new(
-        "leon",
-        ProvinceSpec {
-            ine_code: "24".into(),
-            display_name: "Diputación de León".into(),
-            base_domain: "nube.dipuleon.es".into(),
-        },
-    );
-    Ok(Api::<Province>::all(client.clone())
-        .patch("leon", &PatchParams::apply(MANAGER).force(), &Patch::Apply(&province))
-        .await?)
+    apply(&Api::<ServicePlan>::all(client.clone()), &plan("town", "4", "8Gi", 40)).await?;
+    let province: Province = serde_json::from_value(serde_json::json!({
+        "apiVersion": "concejo.dev/v1alpha1", "kind": "Province", "metadata": {"name": "leon"},
+        "spec": {
+            "ineCode": "24", "displayName": "Diputación de León", "baseDomain": "nube.dipuleon.es",
+            "defaultPlan": "town",
+            "network": {
+                "ingressNamespace": "ingress-nginx", "monitoringNamespace": "monitoring",
+                "sara": {"cidrs": ["10.252.0.0/16", "10.253.0.0/16"], "resolver": "10.252.0.53"}
+            }
+        }
+    }))?;
+    apply(&Api::<Province>::all(client.clone()), &province).await
 }
 
 pub fn municipality(name: &str, province: &str, ine_code: &str, display_name: &str) -> Municipality {
-    Municipality::new(
-        name,
-        MunicipalitySpec { province: province.into(), ine_code: ine_code.into(), display_name: display_name.into() },
-    )
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "concejo.dev/v1alpha1", "kind": "Municipality", "metadata": {"name": name},
+        "spec": {"province": province, "ineCode": ine_code, "displayName": display_name}
+    }))
+    .expect("a valid Municipality")
+}
+
+/// A Municipality with extra spec fields merged in.
+pub fn municipality_with(name: &str, ine_code: &str, extra: serde_json::Value) -> Municipality {
+    let mut value = serde_json::to_value(municipality(name, "leon", ine_code, name)).unwrap();
+    for (k, v) in extra.as_object().expect("an object").clone() {
+        value["spec"][k] = v;
+    }
+    serde_json::from_value(value).expect("a valid Municipality")
 }
 
 pub async fn create<K>(api: &Api<K>, object: &K) -> anyhow::Result<K>
@@ -112,6 +145,13 @@ where
     K: Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
 {
     Ok(api.create(&PostParams::default(), object).await?)
+}
+
+/// Creates a Municipality after removing any left over from an earlier, failed run.
+pub async fn create_fresh(client: &Client, municipality: &Municipality) -> anyhow::Result<Municipality> {
+    let api = Api::<Municipality>::all(client.clone());
+    delete_municipality(client, &municipality.name_any()).await?;
+    create(&api, municipality).await
 }
 
 /// Deletes a Municipality (if present) and waits until the operator has let it go.
@@ -129,20 +169,49 @@ pub struct Operator {
     pub http: String,
 }
 
+/// How to start one operator process.
+pub struct OperatorOptions {
+    /// The Lease it competes for; unique per test unless the test is about failover, so that
+    /// the Lease of a killed operator from an earlier test never delays a later one.
+    pub lease: String,
+    pub identity: String,
+    pub lease_duration: u64,
+    /// Wait for /readyz (a standby is ready once it knows the leader).
+    pub wait_ready: bool,
+}
+
+impl Default for OperatorOptions {
+    fn default() -> Self {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let id = format!("e2e-{}-{n}", std::process::id());
+        Self { lease: id.clone(), identity: id, lease_duration: 15, wait_ready: true }
+    }
+}
+
 impl Operator {
     /// Starts `concejo run` against the cluster of KUBECONFIG and waits until /readyz says so.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(OperatorOptions::default()).await
+    }
+
+    pub async fn start_with(options: OperatorOptions) -> anyhow::Result<Self> {
         let binary = operator_binary()?;
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let http = format!("127.0.0.1:{port}");
+        let duration = options.lease_duration.to_string();
         let child = Command::new(&binary)
-            .args(["run", "--http-addr", &http])
+            .args(["run", "--http-addr", &http, "--lease-name", &options.lease, "--identity", &options.identity])
+            .args(["--lease-namespace", "default", "--lease-duration", &duration])
             .env("RUST_LOG", std::env::var("CONCEJO_E2E_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .with_context(|| format!("starting {}", binary.display()))?;
         let mut operator = Operator { child, http };
+        if !options.wait_ready {
+            return Ok(operator);
+        }
         let deadline = tokio::time::Instant::now() + TIMEOUT;
         loop {
             if let Some(status) = operator.child.try_wait()? {
@@ -211,4 +280,64 @@ fn operator_binary() -> anyhow::Result<PathBuf> {
         path.display()
     );
     Ok(path)
+}
+
+/// Asks the API server's own authorizer whether `group` may `verb` `resource` in `namespace`.
+pub async fn can(client: &Client, group: &str, verb: &str, resource: &str, namespace: &str) -> anyhow::Result<bool> {
+    use k8s_openapi::api::authorization::v1::{ResourceAttributes, SubjectAccessReview, SubjectAccessReviewSpec};
+    let (api_group, resource) = match resource.split_once('.') {
+        Some((r, g)) => (g.to_owned(), r.to_owned()),
+        None => (String::new(), resource.to_owned()),
+    };
+    let review = SubjectAccessReview {
+        spec: SubjectAccessReviewSpec {
+            user: Some(format!("someone-in-{group}")),
+            groups: Some(vec![group.to_owned(), "system:authenticated".to_owned()]),
+            resource_attributes: Some(ResourceAttributes {
+                namespace: Some(namespace.to_owned()),
+                verb: Some(verb.to_owned()),
+                group: Some(api_group),
+                resource: Some(resource),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let answer = Api::<SubjectAccessReview>::all(client.clone()).create(&PostParams::default(), &review).await?;
+    Ok(answer.status.is_some_and(|s| s.allowed))
+}
+
+/// The reason of a condition, if present.
+pub fn reason(m: &Municipality, type_: &str) -> Option<String> {
+    m.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_).map(|c| c.reason.clone())
+}
+
+/// The message of a condition, if present.
+pub fn message(m: &Municipality, type_: &str) -> Option<String> {
+    m.status.as_ref()?.conditions.iter().find(|c| c.type_ == type_).map(|c| c.message.clone())
+}
+
+/// Polls `check` every 200 ms until it returns true, or fails after [`TIMEOUT`] with `what`.
+pub async fn eventually<F, Fut>(what: &str, mut check: F) -> anyhow::Result<std::time::Duration>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<bool>>,
+{
+    let started = tokio::time::Instant::now();
+    loop {
+        if check().await? {
+            return Ok(started.elapsed());
+        }
+        ensure!(started.elapsed() < TIMEOUT, "timed out after {TIMEOUT:?} waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Creates a Municipality from raw JSON, bypassing the Rust types (to send what they cannot hold).
+pub async fn create_raw(client: &Client, object: serde_json::Value) -> anyhow::Result<()> {
+    use kube::api::{ApiResource, DynamicObject};
+    let api = Api::<DynamicObject>::all_with(client.clone(), &ApiResource::erase::<Municipality>(&()));
+    api.create(&PostParams::default(), &serde_json::from_value(object)?).await?;
+    Ok(())
 }

@@ -1,7 +1,12 @@
-//! `concejo.dev/v1alpha1`: Province and Municipality.
+//! `concejo.dev/v1alpha1`: Province, ServicePlan and Municipality.
 
 mod municipality;
 mod province;
+mod serviceplan;
 
-pub use municipality::{Municipality, MunicipalitySpec, MunicipalityStatus, Phase};
-pub use province::{Province, ProvinceSpec};
+pub use municipality::{
+    DeletionPolicy, EgressRule, EnsCategory, Municipality, MunicipalityNetwork, MunicipalitySpec, MunicipalityStatus,
+    Phase, Subject, SubjectKind,
+};
+pub use province::{Province, ProvinceNetwork, ProvinceSpec, ProvinceStatus, Sara};
+pub use serviceplan::{LimitRange, Quota, ServicePlan, ServicePlanSpec};

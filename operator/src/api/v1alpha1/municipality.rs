@@ -6,7 +6,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// One town hall, one tenant: the operator turns it into namespace `muni-<ineCode>`.
+/// Desired state of a Municipality: who the town hall is, its plan, who administers it, what it
+/// may reach. Only GitOps tools and people write it; concejo writes `status`.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
     group = "concejo.dev",
@@ -16,22 +17,31 @@ use serde::{Deserialize, Serialize};
     category = "concejo",
     status = "MunicipalityStatus",
     derive = "PartialEq",
-    doc = "One town hall (ayuntamiento), turned by concejo into an isolated tenant.",
+    doc = "One town hall (ayuntamiento), turned by concejo into an isolated tenant, namespace muni-<ineCode>.",
+    validation = Rule::new("self.metadata.name.matches('^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$')").message(
+        "metadata.name must be a DNS label: at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit (e.g. san-andres-del-rabanedo)"
+    ),
     printcolumn(name = "INE", type_ = "string", json_path = ".spec.ineCode"),
-    printcolumn(name = "Name", type_ = "string", json_path = ".spec.displayName"),
+    printcolumn(name = "Display Name", type_ = "string", json_path = ".spec.displayName"),
     printcolumn(name = "Province", type_ = "string", json_path = ".spec.province"),
+    printcolumn(name = "Plan", type_ = "string", json_path = ".status.plan"),
+    printcolumn(name = "ENS", type_ = "string", json_path = ".spec.ensCategory"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Namespace", type_ = "string", json_path = ".status.namespace", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
 pub struct MunicipalitySpec {
-    /// Name of the Province (a cluster-scoped Province object) this town hall belongs to.
+    /// Name of the Province (a cluster-scoped Province object) this town hall belongs to. Immutable.
+    #[x_kube(validation = Rule::new("self == oldSelf").message(
+        "province is immutable: a town hall does not change province; create a new Municipality instead"
+    ))]
     #[schemars(length(min = 1, max = 63))]
     pub province: String,
 
     /// Five-digit INE municipality code: two digits of province, three of municipality (León is
-    /// "24089"). Immutable; the tenant namespace is `muni-<ineCode>`.
+    /// "24089"). Must be a real municipality of the province. Immutable; the tenant namespace is
+    /// `muni-<ineCode>`.
     #[x_kube(validation = Rule::new("self.matches('^[0-9]{5}$')").message(
         "ineCode must be the 5-digit INE municipality code, for example \"24089\" for León, written as a quoted string"
     ))]
@@ -44,6 +54,135 @@ pub struct MunicipalitySpec {
     /// Human-readable name of the town hall, for example "Ponferrada".
     #[schemars(length(min = 1, max = 200))]
     pub display_name: String,
+
+    /// DIR3 code of the town hall: "L01" + INE code + INE check digit (León: L01240896).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^L01[0-9]{6}$')").message(
+        "dir3 must be \"L01\" followed by the 5-digit INE code and its check digit, e.g. L01240896"
+    ))]
+    #[schemars(length(max = 9))]
+    pub dir3: Option<String>,
+
+    /// NIF of the town hall: "P" + 7 digits + control letter A-J (León: P2409100A); digits 2-3
+    /// are the province code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("self.matches('^P[0-9]{7}[A-J]$')").message(
+        "nif must be \"P\", 7 digits and a control letter from A to J, e.g. P2409100A"
+    ))]
+    #[schemars(length(max = 9))]
+    pub nif: Option<String>,
+
+    /// Inhabitants; informative.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 10000000))]
+    pub population: Option<i32>,
+
+    /// ServicePlan of this tenant; the Province's defaultPlan when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 63))]
+    pub plan: Option<String>,
+
+    /// Category of the system under the Esquema Nacional de Seguridad (RD 311/2022).
+    #[serde(default)]
+    pub ens_category: EnsCategory,
+
+    /// Who manages workloads, configuration and secrets in the tenant (not its quota, network
+    /// policies or roles).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub admins: Vec<Subject>,
+
+    /// Who may read everything in the tenant but change nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub auditors: Vec<Subject>,
+
+    /// Extra hostnames the tenant serves; `<name>.<baseDomain>` is always served. A hostname may
+    /// belong to one tenant only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[x_kube(validation = Rule::new(
+        "self.all(h, h.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?\\\\.)+[a-z]{2,63}$'))"
+    ).message("every domains entry must be a lower-case DNS name such as nube.aytoleon.es"))]
+    #[schemars(length(max = 20), inner(length(max = 253)))]
+    pub domains: Vec<String>,
+
+    /// What the tenant may reach beyond its own namespace and DNS.
+    #[serde(default)]
+    pub network: MunicipalityNetwork,
+
+    /// What happens to the tenant namespace when this Municipality is deleted.
+    #[serde(default)]
+    pub deletion_policy: DeletionPolicy,
+}
+
+/// ENS system category.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum EnsCategory {
+    Basica,
+    #[default]
+    Media,
+    Alta,
+}
+
+impl EnsCategory {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnsCategory::Basica => "Basica",
+            EnsCategory::Media => "Media",
+            EnsCategory::Alta => "Alta",
+        }
+    }
+}
+
+/// What deleting the Municipality does to its tenant.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, JsonSchema)]
+pub enum DeletionPolicy {
+    /// Keep the namespace and everything in it, marked as no longer managed.
+    #[default]
+    Retain,
+    /// Delete the namespace and everything in it; the Municipality goes once it is gone.
+    Delete,
+}
+
+/// A user or group of the cluster's authentication (e.g. an OIDC group).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+pub struct Subject {
+    pub kind: SubjectKind,
+    /// As the authenticator names it, e.g. "oidc:leon-admins".
+    #[schemars(length(min = 1, max = 253))]
+    pub name: String,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+pub enum SubjectKind {
+    Group,
+    User,
+}
+
+/// Network access of the tenant beyond its namespace and DNS.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MunicipalityNetwork {
+    /// Egress to the province's Red SARA ranges (and its SARA resolver).
+    #[serde(default)]
+    pub sara: bool,
+    /// Extra destinations the tenant may reach.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 50))]
+    pub egress: Vec<EgressRule>,
+}
+
+/// One allowed destination.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+pub struct EgressRule {
+    /// Destination range, e.g. 192.0.2.10/32.
+    #[x_kube(validation = Rule::new("isCIDR(self)").message("egress cidr must be a CIDR such as 192.0.2.10/32"))]
+    #[schemars(length(max = 43))]
+    pub cidr: String,
+    /// TCP ports; all ports when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 20), inner(range(min = 1, max = 65535)))]
+    pub ports: Vec<i32>,
 }
 
 /// Lifecycle of a tenant, as shown in `kubectl get municipalities`.
@@ -55,7 +194,7 @@ pub enum Phase {
     Provisioning,
     /// Every managed object exists as declared.
     Ready,
-    /// Provisioned once, but something is wrong now (see the conditions).
+    /// Provisioned once, but something is wrong now (see the conditions); the last valid state is kept.
     Degraded,
     /// The Municipality is being deleted.
     Terminating,
@@ -77,7 +216,16 @@ pub struct MunicipalityStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
 
-    /// Standard conditions: `Valid` (the spec can be honoured) and `Ready` (the tenant is provisioned).
+    /// The ServicePlan in effect (the spec's, or the Province's default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plan: Option<String>,
+
+    /// Hostnames the tenant serves: `<name>.<baseDomain>` and `spec.domains`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+
+    /// Standard conditions: `Valid` (the spec can be honoured), `Isolated` (namespace, quota,
+    /// limits, network policies and roles are in place) and `Ready`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
 }

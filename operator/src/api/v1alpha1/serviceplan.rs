@@ -1,0 +1,81 @@
+// clippy reads the repeated `type_ = "string"` of the printcolumn(...) lists as duplicated attributes.
+#![allow(clippy::duplicated_attributes)]
+
+use kube::{CustomResource, KubeSchema};
+use serde::{Deserialize, Serialize};
+
+/// Desired state of a ServicePlan: the size of tenant a Diputación offers.
+#[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "concejo.dev",
+    version = "v1alpha1",
+    kind = "ServicePlan",
+    shortname = "plan",
+    category = "concejo",
+    derive = "PartialEq",
+    doc = "A size of tenant (quota and container limits); changing it re-sizes every tenant on it.",
+    printcolumn(name = "CPU", type_ = "string", json_path = ".spec.quota.cpu"),
+    printcolumn(name = "Memory", type_ = "string", json_path = ".spec.quota.memory"),
+    printcolumn(name = "Pods", type_ = "integer", json_path = ".spec.quota.pods"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ServicePlanSpec {
+    /// Human-readable description, e.g. "Town hall under 1,000 inhabitants".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(max = 200))]
+    pub description: Option<String>,
+
+    /// The tenant's ResourceQuota: the most it may request in all.
+    pub quota: Quota,
+
+    /// The tenant's LimitRange: what a container gets when it says nothing, and the most it may ask.
+    pub limit_range: LimitRange,
+}
+
+/// Totals for one tenant (ResourceQuota `requests.*`/`limits.*`, `requests.storage`, `pods`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Quota {
+    /// CPU, e.g. "4": the sum of requests and the sum of limits may not exceed it.
+    #[x_kube(validation = Rule::new("isQuantity(self)").message("quota.cpu must be a quantity such as \"4\" or \"2500m\""))]
+    #[schemars(length(max = 20))]
+    pub cpu: String,
+    /// Memory, e.g. "8Gi": the sum of requests and the sum of limits may not exceed it.
+    #[x_kube(validation = Rule::new("isQuantity(self)").message("quota.memory must be a quantity such as \"8Gi\""))]
+    #[schemars(length(max = 20))]
+    pub memory: String,
+    /// Persistent volume storage requested in all, e.g. "200Gi".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("isQuantity(self)").message("quota.storage must be a quantity such as \"200Gi\""))]
+    #[schemars(length(max = 20))]
+    pub storage: Option<String>,
+    /// Number of pods.
+    #[schemars(range(min = 1, max = 10000))]
+    pub pods: i32,
+}
+
+/// Container defaults and ceilings.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+#[x_kube(validation = Rule::new(
+    "quantity(self.defaultCpu).compareTo(quantity(self.maxCpu)) <= 0 && quantity(self.defaultMemory).compareTo(quantity(self.maxMemory)) <= 0"
+).message("limitRange defaults must not exceed its maxima (defaultCpu <= maxCpu, defaultMemory <= maxMemory)"))]
+pub struct LimitRange {
+    /// CPU limit (and request) of a container that sets none, e.g. "250m".
+    #[x_kube(validation = Rule::new("isQuantity(self)").message("limitRange.defaultCpu must be a quantity such as \"250m\""))]
+    #[schemars(length(max = 20))]
+    pub default_cpu: String,
+    /// Memory limit (and request) of a container that sets none, e.g. "256Mi".
+    #[x_kube(validation = Rule::new("isQuantity(self)").message("limitRange.defaultMemory must be a quantity such as \"256Mi\""))]
+    #[schemars(length(max = 20))]
+    pub default_memory: String,
+    /// The most CPU one container may use, e.g. "2".
+    #[x_kube(validation = Rule::new("isQuantity(self)").message("limitRange.maxCpu must be a quantity such as \"2\""))]
+    #[schemars(length(max = 20))]
+    pub max_cpu: String,
+    /// The most memory one container may use, e.g. "4Gi".
+    #[x_kube(validation = Rule::new("isQuantity(self)").message("limitRange.maxMemory must be a quantity such as \"4Gi\""))]
+    #[schemars(length(max = 20))]
+    pub max_memory: String,
+}

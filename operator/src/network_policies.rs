@@ -1,0 +1,168 @@
+//! The tenant's NetworkPolicies: deny everything, then allow DNS, the namespace itself, the
+//! province's ingress and monitoring namespaces, Red SARA and the listed egress destinations.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::networking::v1::{
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
+    NetworkPolicySpec,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::labels;
+use crate::tenant::ValidTenant;
+
+/// Every NetworkPolicy the tenant should have, by name.
+pub fn build(tenant: &ValidTenant) -> Vec<NetworkPolicy> {
+    let net = &tenant.network;
+    let mut policies = vec![
+        policy(tenant, "deny-all", vec![], vec![], &["Ingress", "Egress"]),
+        policy(
+            tenant,
+            "allow-dns",
+            vec![],
+            vec![egress(
+                vec![NetworkPolicyPeer {
+                    namespace_selector: Some(match_labels("kubernetes.io/metadata.name", "kube-system")),
+                    pod_selector: Some(match_labels("k8s-app", "kube-dns")),
+                    ..Default::default()
+                }],
+                dns_ports(),
+            )],
+            &["Egress"],
+        ),
+        policy(
+            tenant,
+            "allow-same-namespace",
+            vec![ingress(vec![same_namespace()])],
+            vec![egress(vec![same_namespace()], vec![])],
+            &["Ingress", "Egress"],
+        ),
+    ];
+    for (name, namespace) in
+        [("allow-from-ingress", &net.ingress_namespace), ("allow-from-monitoring", &net.monitoring_namespace)]
+    {
+        if let Some(ns) = namespace {
+            let from = NetworkPolicyPeer {
+                namespace_selector: Some(match_labels("kubernetes.io/metadata.name", ns)),
+                ..Default::default()
+            };
+            policies.push(policy(tenant, name, vec![ingress(vec![from])], vec![], &["Ingress"]));
+        }
+    }
+    if let Some(sara) = &net.sara {
+        let mut rules = vec![egress(sara.cidrs.iter().map(|c| ip_block(c)).collect(), vec![])];
+        if let Some(resolver) = &sara.resolver {
+            let cidr = if resolver.contains(':') { format!("{resolver}/128") } else { format!("{resolver}/32") };
+            rules.push(egress(vec![ip_block(&cidr)], dns_ports()));
+        }
+        policies.push(policy(tenant, "allow-sara", vec![], rules, &["Egress"]));
+    }
+    if !net.egress.is_empty() {
+        let rules = net
+            .egress
+            .iter()
+            .map(|r| egress(vec![ip_block(&r.cidr)], r.ports.iter().map(|p| port("TCP", *p)).collect()))
+            .collect();
+        policies.push(policy(tenant, "allow-egress", vec![], rules, &["Egress"]));
+    }
+    policies
+}
+
+fn policy(
+    tenant: &ValidTenant,
+    name: &str,
+    ingress: Vec<NetworkPolicyIngressRule>,
+    egress: Vec<NetworkPolicyEgressRule>,
+    types: &[&str],
+) -> NetworkPolicy {
+    NetworkPolicy {
+        metadata: labels::metadata(tenant, name, Some(tenant.namespace()), "network-policy"),
+        spec: Some(NetworkPolicySpec {
+            pod_selector: Some(LabelSelector::default()),
+            ingress: (!ingress.is_empty()).then_some(ingress),
+            egress: (!egress.is_empty()).then_some(egress),
+            policy_types: Some(types.iter().map(|t| t.to_string()).collect()),
+        }),
+    }
+}
+
+fn ingress(from: Vec<NetworkPolicyPeer>) -> NetworkPolicyIngressRule {
+    NetworkPolicyIngressRule { from: Some(from), ports: None }
+}
+
+fn egress(to: Vec<NetworkPolicyPeer>, ports: Vec<NetworkPolicyPort>) -> NetworkPolicyEgressRule {
+    NetworkPolicyEgressRule { to: Some(to), ports: (!ports.is_empty()).then_some(ports) }
+}
+
+fn same_namespace() -> NetworkPolicyPeer {
+    NetworkPolicyPeer { pod_selector: Some(LabelSelector::default()), ..Default::default() }
+}
+
+fn ip_block(cidr: &str) -> NetworkPolicyPeer {
+    NetworkPolicyPeer { ip_block: Some(IPBlock { cidr: cidr.to_owned(), except: None }), ..Default::default() }
+}
+
+fn match_labels(key: &str, value: &str) -> LabelSelector {
+    LabelSelector { match_labels: Some(BTreeMap::from([(key.to_owned(), value.to_owned())])), ..Default::default() }
+}
+
+fn port(protocol: &str, number: i32) -> NetworkPolicyPort {
+    NetworkPolicyPort { protocol: Some(protocol.to_owned()), port: Some(IntOrString::Int(number)), end_port: None }
+}
+
+fn dns_ports() -> Vec<NetworkPolicyPort> {
+    vec![port("UDP", 53), port("TCP", 53)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::v1alpha1::{EgressRule, Sara};
+    use crate::tenant::tests::*;
+
+    fn names(policies: &[NetworkPolicy]) -> Vec<&str> {
+        policies.iter().map(|p| p.metadata.name.as_deref().unwrap()).collect()
+    }
+
+    #[test]
+    fn a_plain_tenant_is_denied_everything_but_dns_and_itself() {
+        let policies = build(&valid(&municipality("ponferrada", "24115")));
+        assert_eq!(names(&policies), ["deny-all", "allow-dns", "allow-same-namespace"]);
+        let deny = policies[0].spec.as_ref().unwrap();
+        assert_eq!(deny.pod_selector, Some(LabelSelector::default()));
+        assert!(deny.ingress.is_none() && deny.egress.is_none());
+        assert_eq!(deny.policy_types.as_deref(), Some(&["Ingress".to_owned(), "Egress".to_owned()][..]));
+    }
+
+    #[test]
+    fn platform_namespaces_sara_and_egress_are_allowed_when_configured() {
+        let mut tenant = valid(&municipality("ponferrada", "24115"));
+        tenant.network.ingress_namespace = Some("ingress-nginx".into());
+        tenant.network.monitoring_namespace = Some("monitoring".into());
+        tenant.network.sara = Some(Sara {
+            cidrs: vec!["10.252.0.0/16".into(), "10.253.0.0/16".into()],
+            resolver: Some("10.252.0.53".into()),
+        });
+        tenant.network.egress = vec![EgressRule { cidr: "192.0.2.10/32".into(), ports: vec![443] }];
+        let policies = build(&tenant);
+        assert_eq!(
+            names(&policies),
+            [
+                "deny-all",
+                "allow-dns",
+                "allow-same-namespace",
+                "allow-from-ingress",
+                "allow-from-monitoring",
+                "allow-sara",
+                "allow-egress"
+            ]
+        );
+        let sara = policies[5].spec.as_ref().unwrap().egress.as_ref().unwrap();
+        assert_eq!(sara[0].to.as_ref().unwrap().len(), 2);
+        assert_eq!(sara[1].to.as_ref().unwrap()[0].ip_block.as_ref().unwrap().cidr, "10.252.0.53/32");
+        let egress = &policies[6].spec.as_ref().unwrap().egress.as_ref().unwrap()[0];
+        assert_eq!(egress.ports.as_ref().unwrap()[0].port, Some(IntOrString::Int(443)));
+    }
+}

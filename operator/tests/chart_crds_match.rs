@@ -1,0 +1,15 @@
+//! The Helm chart ships the CRDs of `crds/` byte for byte.
+
+use std::path::Path;
+
+#[test]
+fn chart_crds_are_the_committed_crds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for crd in concejo::crds::all() {
+        let file = concejo::crds::file_name(&crd);
+        let top = std::fs::read(root.join("crds").join(&file)).unwrap();
+        let chart = std::fs::read(root.join("charts/concejo/crds").join(&file))
+            .unwrap_or_else(|e| panic!("charts/concejo/crds/{file}: {e}; run `make crds`"));
+        assert!(top == chart, "charts/concejo/crds/{file} differs from crds/{file}; run `make crds`");
+    }
+}
