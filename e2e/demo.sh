@@ -44,13 +44,18 @@ else
   done
 fi
 
-log "onboarding the examples in examples/"
+log "onboarding the examples in examples/: Provinces and ServicePlans first, then the town halls"
+onboard=$SECONDS
+for kind in Province ServicePlan; do
+  grep -l "^kind: $kind" -R examples/ | xargs -I{} "$kubectl" apply --server-side --field-manager concejo-demo -f {} >/dev/null
+done
 "$kubectl" apply --server-side --field-manager concejo-demo -R -f examples/ >/dev/null
+log "applied in $((SECONDS - onboard))s"
 total=$("$kubectl" get municipalities --no-headers | wc -l)
 start=$SECONDS
 while :; do
   ready=$("$kubectl" get municipalities -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}' | grep -c '^Ready$' || true)
-  log "$ready of $total municipalities Ready ($((SECONDS - start))s)"
+  log "$ready of $total municipalities Ready ($((SECONDS - onboard))s since the first apply)"
   ((ready == total)) && break
   if ((SECONDS - start > 600)); then
     log "not all Ready after 10 minutes; see $state/logs/concejo.log and kubectl describe municipalities"
@@ -60,7 +65,11 @@ while :; do
 done
 
 "$kubectl" get provinces
-"$kubectl" get municipalities
+"$kubectl" get serviceplans
+"$kubectl" get municipalities | sed -n 1,8p
+echo "... ($total in all: $kubectl get municipalities)"
+pid=$(cat "$pidfile")
+log "the operator (pid $pid) uses $(awk '/VmRSS/ {print $2 " " $3}' "/proc/$pid/status") of memory"
 cat <<TXT
 
 All $total town halls are Ready. Look around with:

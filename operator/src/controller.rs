@@ -502,8 +502,8 @@ async fn reconcile_province(province: Arc<Province>, ctx: Arc<ProvinceContext>) 
     let name = province.name_any();
     let munis = ctx.municipalities.state();
     let mine: Vec<_> = munis.iter().filter(|m| m.spec.province == name).collect();
-    let total = mine.len() as u32;
-    let ready = mine.iter().filter(|m| m.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready)).count() as u32;
+    let total = mine.len() as i32;
+    let ready = mine.iter().filter(|m| m.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready)).count() as i32;
     let previous = province.status.clone().unwrap_or_default();
     let all_ready = Desired::new(
         TENANTS_READY,

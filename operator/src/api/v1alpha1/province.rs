@@ -107,10 +107,10 @@ pub struct ProvinceStatus {
     pub observed_generation: Option<i64>,
     /// How many Municipalities name this province.
     #[serde(default)]
-    pub municipalities: u32,
+    pub municipalities: i32,
     /// How many of them are Ready.
     #[serde(default)]
-    pub ready: u32,
+    pub ready: i32,
     /// `TenantsReady`: every Municipality of the province is Ready.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
