@@ -58,6 +58,10 @@ demo: build cluster-up ## local cluster + CRDs + operator + the León examples, 
 demo-stop: ## stop the demo's operator (the cluster keeps running; `make cluster-down` stops it)
 	@e2e/demo.sh stop
 
+.PHONY: bench
+bench: ## benchmarks (release build); results are recorded in docs/benchmarks.md
+	cargo bench -p concejo --bench certificates
+
 .PHONY: fmt
 fmt: ## format the code
 	cargo fmt --all

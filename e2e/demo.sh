@@ -28,7 +28,7 @@ fi
 [[ -f $KUBECONFIG ]] || { log "the local control plane is not up: run make cluster-up"; exit 1; }
 
 log "installing the CRDs from crds/"
-"$kubectl" apply --server-side --field-manager concejo-demo -f crds/ >/dev/null
+"$kubectl" apply --server-side --force-conflicts --field-manager concejo-demo -f crds/ >/dev/null
 "$kubectl" wait --for condition=Established --timeout 60s -f crds/ >/dev/null
 
 if running; then
@@ -47,9 +47,9 @@ fi
 log "onboarding the examples in examples/: Provinces and ServicePlans first, then the town halls"
 onboard=$SECONDS
 for kind in Province ServicePlan; do
-  grep -l "^kind: $kind" -R examples/ | xargs -I{} "$kubectl" apply --server-side --field-manager concejo-demo -f {} >/dev/null
+  grep -l "^kind: $kind" -R examples/ | xargs -I{} "$kubectl" apply --server-side --force-conflicts --field-manager concejo-demo -f {} >/dev/null
 done
-"$kubectl" apply --server-side --field-manager concejo-demo -R -f examples/ >/dev/null
+"$kubectl" apply --server-side --force-conflicts --field-manager concejo-demo -R -f examples/ >/dev/null
 log "applied in $((SECONDS - onboard))s"
 total=$("$kubectl" get municipalities --no-headers | wc -l)
 start=$SECONDS

@@ -7,6 +7,9 @@ use k8s_openapi::jiff::Timestamp;
 pub const VALID: &str = "Valid";
 pub const READY: &str = "Ready";
 pub const ISOLATED: &str = "Isolated";
+pub const CERTIFICATE_READY: &str = "CertificateReady";
+/// On a Province: its CA is in place.
+pub const CA_READY: &str = "CAReady";
 /// On a Province: every Municipality of it is Ready.
 pub const TENANTS_READY: &str = "TenantsReady";
 

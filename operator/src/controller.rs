@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures::{Future, Stream, StreamExt};
 use k8s_openapi::NamespaceResourceScope;
-use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota};
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::jiff::Timestamp;
@@ -26,13 +26,16 @@ use tracing::{info, warn};
 use crate::api::v1alpha1::{
     DeletionPolicy, Municipality, MunicipalityStatus, Phase, Province, ProvinceStatus, ServicePlan,
 };
-use crate::conditions::{self, Desired, TENANTS_READY};
+use crate::ca::{self, CaState};
+use crate::conditions::{self, CA_READY, Desired, TENANTS_READY};
 use crate::error::Error;
 use crate::labels::{self, FIELD_MANAGER, FINALIZER};
 use crate::metrics::{self, Metrics};
 use crate::objects::{self, TenantObjects};
+use crate::pki::Authority;
 use crate::status::{self, Outcome};
 use crate::tenant::{self, Inputs, ValidTenant};
+use crate::tls;
 use crate::{apply, resource_quota};
 
 /// How often a tenant is looked at again even when nothing changed: a safety net for missed
@@ -53,12 +56,16 @@ pub struct Stores {
     pub network_policies: Store<NetworkPolicy>,
     pub roles: Store<Role>,
     pub role_bindings: Store<RoleBinding>,
+    /// Tenant TLS Secrets and the provinces' CA Secrets.
+    pub secrets: Store<Secret>,
 }
 
 /// What every reconcile shares.
 pub struct Context {
     pub client: Client,
     pub stores: Stores,
+    /// The operator's namespace (CA Secrets).
+    pub namespace: String,
     pub metrics: Arc<Metrics>,
     reporter: Reporter,
     /// Consecutive failures per Municipality, for exponential backoff.
@@ -72,11 +79,13 @@ pub struct Settings {
     pub concurrency: u16,
     /// Names this replica in Events (`reportingInstance`).
     pub instance: Option<String>,
+    /// The operator's own namespace: the provinces' CA Secrets live there, and nowhere else.
+    pub namespace: String,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Self { concurrency: 16, instance: None }
+        Self { concurrency: 16, instance: None, namespace: "default".into() }
     }
 }
 
@@ -116,6 +125,7 @@ pub async fn run(
     let (network_policies, network_policy_events) = cached::<NetworkPolicy>(&client, managed());
     let (roles, role_events) = cached::<Role>(&client, managed());
     let (role_bindings, role_binding_events) = cached::<RoleBinding>(&client, managed());
+    let (secrets, secret_events) = cached::<Secret>(&client, managed());
 
     let controller = Controller::new(Api::<Municipality>::all(client.clone()), watcher::Config::default())
         .with_config(ControllerConfig::default().concurrency(settings.concurrency));
@@ -129,6 +139,7 @@ pub async fn run(
         network_policies,
         roles,
         role_bindings,
+        secrets,
     };
     metrics.observe_tenants(stores.municipalities.clone());
 
@@ -147,6 +158,7 @@ pub async fn run(
             && synced(&s.network_policies).await
             && synced(&s.roles).await
             && synced(&s.role_bindings).await
+            && synced(&s.secrets).await
             && synced(&pm).await;
         if all {
             info!("watch caches synced");
@@ -157,11 +169,13 @@ pub async fn run(
     let context = Arc::new(Context {
         client: client.clone(),
         stores: stores.clone(),
+        namespace: settings.namespace.clone(),
         metrics: metrics.clone(),
         reporter: Reporter { controller: "concejo".into(), instance: settings.instance.clone() },
         failures: Mutex::default(),
     });
-    let (by_province, by_plan) = (stores.municipalities.clone(), stores.municipalities.clone());
+    let (by_province, by_plan, by_ca) =
+        (stores.municipalities.clone(), stores.municipalities.clone(), stores.municipalities.clone());
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
@@ -194,12 +208,27 @@ pub async fn run(
         .watches_stream(network_policy_events, owner)
         .watches_stream(role_events, owner)
         .watches_stream(role_binding_events, owner)
+        // A tenant's TLS Secret is put back; a province's new CA re-issues or re-trusts its tenants.
+        .watches_stream(secret_events, move |secret: Secret| {
+            let labels = secret.labels();
+            if labels.get(labels::COMPONENT).map(String::as_str) == Some("ca") {
+                let province = labels.get(labels::PROVINCE).cloned().unwrap_or_default();
+                by_ca.state().iter().filter(|m| m.spec.province == province).map(|m| ObjectRef::from(&**m)).collect()
+            } else {
+                owner(secret).into_iter().collect::<Vec<_>>()
+            }
+        })
         .graceful_shutdown_on(stopped(shutdown_rx.clone()))
         .run(reconcile, error_policy, context)
         .for_each(|_| std::future::ready(()));
 
-    let province_context =
-        Arc::new(ProvinceContext { client: client.clone(), municipalities: province_munis, metrics });
+    let province_context = Arc::new(ProvinceContext {
+        client: client.clone(),
+        municipalities: province_munis,
+        metrics,
+        namespace: settings.namespace.clone(),
+        reporter: Reporter { controller: "concejo".into(), instance: settings.instance.clone() },
+    });
     let provinces = Controller::new(Api::<Province>::all(client.clone()), watcher::Config::default())
         .with_config(ControllerConfig::default().debounce(Duration::from_millis(500)))
         .watches_stream(province_muni_events, |m: Municipality| Some(ObjectRef::<Province>::new(&m.spec.province)))
@@ -275,7 +304,12 @@ async fn reconcile_municipality(municipality: &Municipality, ctx: &Context) -> R
     };
     write_status(municipality, &outcome, ctx, &api).await?;
     let action = match &outcome {
-        Outcome::Ready { .. } | Outcome::Invalid(_) => Action::requeue(RESYNC),
+        Outcome::Ready { certificate, .. } => {
+            let renewal = certificate.renewal_time.parse::<Timestamp>().map(|t| t.as_second()).unwrap_or(i64::MAX);
+            let until = (renewal - Timestamp::now().as_second()).max(1) as u64;
+            Action::requeue(RESYNC.min(Duration::from_secs(until)))
+        }
+        Outcome::Invalid(_) => Action::requeue(RESYNC),
         Outcome::Waiting { .. } | Outcome::Terminating { .. } => Action::requeue(WAIT),
     };
     Ok((action, matches!(outcome, Outcome::Invalid(_))))
@@ -289,7 +323,12 @@ async fn provision(tenant: ValidTenant, ctx: &Context) -> Result<Outcome, Error>
     let live = s.namespaces.get(&ObjectRef::new(&name));
     if live.as_ref().is_some_and(|ns| ns.metadata.deletion_timestamp.is_some()) {
         let message = format!("namespace {name} is still being deleted; it is created again once it is gone");
-        return Ok(Outcome::Waiting { tenant: Box::new(tenant), reason: "NamespaceTerminating", message });
+        return Ok(Outcome::Waiting {
+            tenant: Box::new(tenant),
+            isolated: false,
+            reason: "NamespaceTerminating",
+            message,
+        });
     }
     let TenantObjects { namespace, resource_quota, limit_range, network_policies, roles, role_bindings } =
         objects::build(&tenant);
@@ -299,7 +338,62 @@ async fn provision(tenant: ValidTenant, ctx: &Context) -> Result<Outcome, Error>
     apply_set(ctx, &s.network_policies, &tenant, network_policies).await?;
     apply_set(ctx, &s.roles, &tenant, roles).await?;
     apply_set(ctx, &s.role_bindings, &tenant, role_bindings).await?;
-    Ok(Outcome::Ready { tenant: Box::new(tenant) })
+    certificate(tenant, ctx).await
+}
+
+/// Issues, renews or re-trusts the tenant's TLS certificate, signed by its province's intermediate.
+async fn certificate(tenant: ValidTenant, ctx: &Context) -> Result<Outcome, Error> {
+    let s = &ctx.stores;
+    let ca_secret = s.secrets.get(&ObjectRef::new(&ca::secret_name(&tenant.province)).within(&ctx.namespace));
+    let Some(ca) = ca_secret.as_deref().and_then(|secret| CaState::from_secret(secret, None)) else {
+        let message = format!("waiting for the CA of Province {}", tenant.province);
+        return Ok(Outcome::Waiting { tenant: Box::new(tenant), isolated: true, reason: "WaitingForCA", message });
+    };
+    let covered =
+        crate::pki::inspect(&ca.intermediate.cert_pem).is_ok_and(|i| tenant.hosts.iter().all(|h| i.permits(h)));
+    if !covered {
+        let message =
+            format!("waiting for the intermediate CA of Province {} to cover {:?}", tenant.province, tenant.hosts);
+        return Ok(Outcome::Waiting { tenant: Box::new(tenant), isolated: true, reason: "WaitingForCA", message });
+    }
+    let pki = &tenant.pki;
+    let lifetime = ca::parse_duration(&pki.certificate_duration).unwrap_or(90 * 86_400);
+    let jitter = crate::pki::jitter(&tenant.ine_code);
+    let now = Timestamp::now().as_second();
+    let api = Api::<Secret>::namespaced(ctx.client.clone(), &tenant.namespace());
+    let live = s.secrets.get(&ObjectRef::new(tls::SECRET_NAME).within(&tenant.namespace()));
+    let trust = ca.trust_bundle();
+    let (desired, info, issued) = match tls::decide(live.as_deref(), &tenant.hosts, &ca, pki.key_algorithm, jitter, now)
+    {
+        tls::Decision::Issue(reason) => {
+            // Key generation is CPU work (about a second for RSA 3072): keep it off the async workers.
+            let (t, c, algorithm) = (tenant.clone(), ca.clone(), pki.key_algorithm);
+            let leaf = tokio::task::spawn_blocking(move || tls::issue(&t, &c, algorithm, lifetime, now))
+                .await
+                .map_err(|e| Error::Pki(crate::pki::PkiError::Task(e.to_string())))??;
+            (tls::build(&tenant, &leaf.cert_pem, &leaf.key_pem, &trust, &leaf.info, jitter), leaf.info, Some(reason))
+        }
+        tls::Decision::RefreshTrust(info) | tls::Decision::Keep(info) => {
+            let live = live.as_deref().expect("a kept certificate has a Secret");
+            match tls::with_trust(live, &tenant, &trust, &info, jitter) {
+                Some(secret) => (secret, info, None),
+                None => return Err(Error::Pki(crate::pki::PkiError::Parse("tenant-tls lost its data".into()))),
+            }
+        }
+    };
+    apply::ensure(&api, live.as_deref(), &desired, &ctx.metrics).await?;
+    ctx.metrics.certificate_expires(&tenant.ine_code, Some(info.not_after));
+    if let Some(reason) = issued {
+        let note = format!(
+            "certificate {} for {} issued by the intermediate of Province {}, valid until {}",
+            info.serial,
+            info.dns_names.join(", "),
+            tenant.province,
+            tls::status(&info, jitter).not_after
+        );
+        publish_to(ctx, &tenant.name, EventType::Normal, &format!("Certificate{reason}"), note).await;
+    }
+    Ok(Outcome::Ready { certificate: tls::status(&info, jitter), tenant: Box::new(tenant) })
 }
 
 /// Applies every desired object of one kind in the tenant namespace, then deletes the objects of
@@ -375,6 +469,7 @@ async fn finalize(municipality: &Municipality, ctx: &Context, api: &Api<Municipa
     }
     let finalizers: Vec<_> = municipality.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
     patch_finalizers(municipality, finalizers, ctx, api).await?;
+    ctx.metrics.certificate_expires(&municipality.spec.ine_code, None);
     info!(municipality = %municipality.name_any(), "tenant released");
     Ok(Action::await_change())
 }
@@ -394,8 +489,12 @@ async fn patch_finalizers(
     api: &Api<Municipality>,
 ) -> Result<(), Error> {
     let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": municipality.resource_version()}});
-    api.patch(&municipality.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
-    ctx.metrics.wrote("Municipality", "patch");
+    match api.patch(&municipality.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+        Ok(_) => ctx.metrics.wrote("Municipality", "patch"),
+        // Already gone (the cache was behind): nothing left to hold.
+        Err(kube::Error::Api(s)) if s.code == 404 => {}
+        Err(e) => return Err(e.into()),
+    }
     Ok(())
 }
 
@@ -448,6 +547,13 @@ fn changed_conditions(
         .collect()
 }
 
+/// An Event on a Municipality known by name only.
+async fn publish_to(ctx: &Context, name: &str, type_: EventType, reason: &str, note: String) {
+    if let Some(m) = ctx.stores.municipalities.get(&ObjectRef::new(name)) {
+        publish(ctx, &m, type_, reason, note).await;
+    }
+}
+
 /// Events are best effort: a failure to record one is logged, never fails the reconcile.
 async fn publish(ctx: &Context, municipality: &Municipality, type_: EventType, reason: &str, note: String) {
     publish_with(&ctx.client, &ctx.reporter, &ctx.metrics, municipality, type_, reason, note).await
@@ -495,13 +601,21 @@ struct ProvinceContext {
     client: Client,
     municipalities: Store<Municipality>,
     metrics: Arc<Metrics>,
+    /// The operator's namespace, where CA Secrets live.
+    namespace: String,
+    reporter: Reporter,
 }
 
-/// Counts the province's Municipalities and how many are Ready; writes the status if it changed.
+/// Keeps the province's CA in place and counts its Municipalities; writes the status if it changed.
 async fn reconcile_province(province: Arc<Province>, ctx: Arc<ProvinceContext>) -> Result<Action, Error> {
     let name = province.name_any();
     let munis = ctx.municipalities.state();
     let mine: Vec<_> = munis.iter().filter(|m| m.spec.province == name).collect();
+    let (ca_condition, next) = match ensure_ca(&province, &mine, &ctx).await {
+        Ok(next) => (Desired::new(CA_READY, true, "Ready", "root and intermediate CA in place"), next),
+        Err(CaProblem::Invalid(reason, message)) => (Desired::new(CA_READY, false, reason, message), RESYNC),
+        Err(CaProblem::Failed(e)) => return Err(e),
+    };
     let total = mine.len() as i32;
     let ready = mine.iter().filter(|m| m.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready)).count() as i32;
     let previous = province.status.clone().unwrap_or_default();
@@ -516,7 +630,7 @@ async fn reconcile_province(province: Arc<Province>, ctx: Arc<ProvinceContext>) 
         observed_generation: generation,
         municipalities: total,
         ready,
-        conditions: conditions::merge(&previous.conditions, &[all_ready], generation, Timestamp::now()),
+        conditions: conditions::merge(&previous.conditions, &[ca_condition, all_ready], generation, Timestamp::now()),
     };
     if desired != previous {
         let patch = json!({"apiVersion": Province::api_version(&()), "kind": Province::kind(&()), "status": desired});
@@ -525,7 +639,120 @@ async fn reconcile_province(province: Arc<Province>, ctx: Arc<ProvinceContext>) 
             .await?;
         ctx.metrics.wrote("Province", "status");
     }
-    Ok(Action::requeue(RESYNC))
+    Ok(Action::requeue(next))
+}
+
+enum CaProblem {
+    /// The Province asks for something that is not there (e.g. its root Secret).
+    Invalid(&'static str, String),
+    Failed(Error),
+}
+
+impl From<kube::Error> for CaProblem {
+    fn from(e: kube::Error) -> Self {
+        CaProblem::Failed(e.into())
+    }
+}
+
+/// Creates or rotates the province's root and intermediate as due; returns when to look again.
+async fn ensure_ca(
+    province: &Province,
+    munis: &[&Arc<Municipality>],
+    ctx: &ProvinceContext,
+) -> Result<Duration, CaProblem> {
+    let name = province.name_any();
+    let pki = &province.spec.pki;
+    let secrets = Api::<Secret>::namespaced(ctx.client.clone(), &ctx.namespace);
+    let byo = match &pki.root_secret {
+        None => None,
+        Some(root) => {
+            let Some(secret) = secrets.get_opt(root).await? else {
+                return Err(CaProblem::Invalid(
+                    "RootSecretNotFound",
+                    format!("pki.rootSecret {root:?} does not exist in namespace {}", ctx.namespace),
+                ));
+            };
+            let text =
+                |k: &str| secret.data.as_ref().and_then(|d| d.get(k)).and_then(|v| String::from_utf8(v.0.clone()).ok());
+            match (text("tls.crt"), text("tls.key")) {
+                (Some(cert_pem), Some(key_pem)) => Some(Authority { cert_pem, key_pem }),
+                _ => {
+                    return Err(CaProblem::Invalid(
+                        "RootSecretInvalid",
+                        format!("pki.rootSecret {root:?} must hold tls.crt and tls.key"),
+                    ));
+                }
+            }
+        }
+    };
+    let seconds = |d: &str, default: i64| ca::parse_duration(d).unwrap_or(default);
+    let settings = ca::Settings {
+        algorithm: pki.key_algorithm,
+        leaf_lifetime: seconds(&pki.certificate_duration, 90 * 86_400),
+        intermediate_lifetime: seconds(&pki.intermediate_duration, 365 * 86_400),
+        root_lifetime: seconds(&pki.root_duration, 3650 * 86_400),
+    };
+    // The intermediate may sign for the province's domain and the extra hostnames its tenants declare.
+    let mut permitted = vec![province.spec.base_domain.clone()];
+    for m in munis {
+        permitted.extend(
+            m.spec.domains.iter().filter(|d| !d.ends_with(&format!(".{}", province.spec.base_domain))).cloned(),
+        );
+    }
+    let secret_name = ca::secret_name(&name);
+    let current = secrets.get_opt(&secret_name).await?.and_then(|s| CaState::from_secret(&s, byo.as_ref()));
+    let token = province.annotations().get(ca::ROTATE_ROOT_ANNOTATION).map(String::as_str);
+    let now = Timestamp::now().as_second();
+    let (cur, brought, province_name, token) = (current.clone(), byo.clone(), name.clone(), token.map(str::to_owned));
+    let (state, changes) = tokio::task::spawn_blocking(move || {
+        ca::reconcile(cur, brought.as_ref(), &province_name, &permitted, settings, token.as_deref(), now)
+    })
+    .await
+    .map_err(|e| CaProblem::Failed(Error::Pki(crate::pki::PkiError::Task(e.to_string()))))?
+    .map_err(|e| CaProblem::Failed(e.into()))?;
+    if current.as_ref() != Some(&state) {
+        let secret = state.to_secret(&name, &province.spec.ine_code, &ctx.namespace);
+        secrets
+            .patch(&secret_name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&secret))
+            .await
+            .map_err(|e| CaProblem::Failed(e.into()))?;
+        ctx.metrics.wrote("Secret", "apply");
+        let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+        for change in changes {
+            let (reason, note) = match change {
+                ca::Change::RootCreated => ("RootCACreated", "generated a new root CA".to_owned()),
+                ca::Change::RootRotated(why) => (
+                    "RootCARotated",
+                    format!("introduced a new root CA ({why}); the old one stays trusted for a certificate lifetime"),
+                ),
+                ca::Change::IntermediateIssued(why) => {
+                    ("IntermediateCAIssued", format!("issued a new intermediate CA ({why})"))
+                }
+                ca::Change::RetiredRootDropped => {
+                    ("RetiredRootCADropped", "an old root CA is no longer trusted".to_owned())
+                }
+            };
+            let event = Event {
+                type_: EventType::Normal,
+                reason: reason.into(),
+                note: Some(note),
+                action: "Reconcile".into(),
+                secondary: None,
+            };
+            if recorder.publish(&event, &province.object_ref(&())).await.is_ok() {
+                ctx.metrics.wrote("Event", "create");
+            }
+        }
+    }
+    // Look again when the next renewal or retirement is due.
+    let mut due: Vec<i64> = state.retired.iter().map(|r| r.until).collect();
+    for pem in [&state.intermediate.cert_pem, &state.root.cert_pem] {
+        if let Ok(info) = crate::pki::inspect(pem) {
+            due.push(info.renewal_time(0.0));
+        }
+    }
+    let next = due.into_iter().min().map(|t| (t - now).max(1) as u64).unwrap_or(RESYNC.as_secs());
+    Ok(RESYNC.min(Duration::from_secs(next)))
 }
 
 fn province_error_policy(province: Arc<Province>, error: &Error, ctx: Arc<ProvinceContext>) -> Action {

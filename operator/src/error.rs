@@ -8,6 +8,8 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("could not serialize the desired object: {0}")]
     Serialize(#[from] serde_json::Error),
+    #[error("{0}")]
+    Pki(#[from] crate::pki::PkiError),
 }
 
 impl Error {
@@ -17,6 +19,7 @@ impl Error {
             Error::Kube(kube::Error::Api(status)) if status.code == 409 => "Conflict",
             Error::Kube(_) => "Kubernetes",
             Error::Serialize(_) => "Serialization",
+            Error::Pki(_) => "Certificate",
         }
     }
 }

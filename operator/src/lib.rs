@@ -7,6 +7,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod ca;
 pub mod conditions;
 pub mod controller;
 pub mod crds;
@@ -21,8 +22,10 @@ pub mod metrics;
 pub mod namespace;
 pub mod network_policies;
 pub mod objects;
+pub mod pki;
 pub mod quantity;
 pub mod resource_quota;
 pub mod roles;
 pub mod status;
 pub mod tenant;
+pub mod tls;

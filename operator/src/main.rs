@@ -62,9 +62,9 @@ struct RunArgs {
     /// Compete for a Lease and reconcile only while holding it (for more than one replica).
     #[arg(long, env = "CONCEJO_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
     leader_election: bool,
-    /// Namespace of the Lease (the operator's own namespace in a cluster).
+    /// The operator's own namespace: its Lease and the provinces' CA Secrets live there.
     #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
-    lease_namespace: String,
+    namespace: String,
     /// Name of the Lease.
     #[arg(long, env = "CONCEJO_LEASE_NAME", default_value = "concejo-leader")]
     lease_name: String,
@@ -137,7 +137,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let mut lost = None;
     if args.leader_election {
         let election = Election {
-            namespace: args.lease_namespace.clone(),
+            namespace: args.namespace.clone(),
             lease: args.lease_name.clone(),
             identity: identity.clone(),
             duration: args.lease_duration,
@@ -178,7 +178,7 @@ async fn run(args: RunArgs) -> anyhow::Result<()> {
     let (why_tx, why_rx) = tokio::sync::oneshot::channel();
     controller::run(
         client,
-        Settings { concurrency: args.concurrency, instance: Some(identity) },
+        Settings { concurrency: args.concurrency, instance: Some(identity), namespace: args.namespace.clone() },
         health.metrics.clone(),
         move || synced.store(true, Ordering::Relaxed),
         async move {

@@ -8,7 +8,7 @@ use kube::runtime::reflector::Store;
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
-use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 
 use crate::api::v1alpha1::{Municipality, Phase};
 
@@ -44,6 +44,13 @@ struct WriteLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ErrorLabels {
     category: &'static str,
+}
+
+/// One series per tenant certificate: the INE code is a closed set (8,131 municipalities), so
+/// the cardinality is bounded by the tenants themselves, as cert-manager's per-certificate metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CertificateLabels {
+    ine_code: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -89,6 +96,7 @@ pub struct Metrics {
     reconcile_duration: Family<OutcomeLabels, Histogram>,
     writes: Family<WriteLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
+    certificate_expiry: Family<CertificateLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -112,10 +120,16 @@ impl Default for Metrics {
             writes.clone(),
         );
         registry.register("reconcile_errors", "Failed reconciles, by error category", errors.clone());
+        let certificate_expiry = Family::<CertificateLabels, Gauge>::default();
+        registry.register(
+            "certificate_expiration_timestamp_seconds",
+            "When each tenant's TLS certificate expires (unix seconds), by INE code",
+            certificate_expiry.clone(),
+        );
         let tenants = TenantsByPhase::default();
         let store = tenants.0.clone();
         registry.register_collector(Box::new(tenants));
-        Self { registry, tenants: store, reconciles, reconcile_duration, writes, errors }
+        Self { registry, tenants: store, reconciles, reconcile_duration, writes, errors, certificate_expiry }
     }
 }
 
@@ -134,6 +148,19 @@ impl Metrics {
     /// Counts one write (`apply`, `delete`, `patch`, `status`) sent to the API server.
     pub fn wrote(&self, kind: &str, verb: &'static str) {
         self.writes.get_or_create(&WriteLabels { kind: kind.to_owned(), verb }).inc();
+    }
+
+    /// Records the expiry of a tenant's certificate (`None`: the tenant is gone).
+    pub fn certificate_expires(&self, ine_code: &str, not_after: Option<i64>) {
+        let labels = CertificateLabels { ine_code: ine_code.to_owned() };
+        match not_after {
+            Some(t) => {
+                self.certificate_expiry.get_or_create(&labels).set(t);
+            }
+            None => {
+                self.certificate_expiry.remove(&labels);
+            }
+        }
     }
 
     pub fn failed(&self, category: &'static str) {

@@ -2,8 +2,8 @@
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::api::v1alpha1::{Municipality, MunicipalityStatus, Phase};
-use crate::conditions::{self, Desired, ISOLATED, READY, VALID};
+use crate::api::v1alpha1::{CertificateStatus, Municipality, MunicipalityStatus, Phase};
+use crate::conditions::{self, CERTIFICATE_READY, Desired, ISOLATED, READY, VALID};
 use crate::tenant::{Invalid, ValidTenant};
 
 /// What one reconcile of a Municipality found.
@@ -11,10 +11,11 @@ use crate::tenant::{Invalid, ValidTenant};
 pub enum Outcome {
     /// The spec cannot be honoured; whatever was provisioned before stays as it is.
     Invalid(Invalid),
-    /// Valid, but the tenant cannot be provisioned yet (e.g. its namespace is still terminating).
-    Waiting { tenant: Box<ValidTenant>, reason: &'static str, message: String },
+    /// Valid, but the tenant cannot be provisioned yet (its namespace is still terminating, or
+    /// the provincial CA is not there yet). `isolated`: the isolation objects are applied.
+    Waiting { tenant: Box<ValidTenant>, isolated: bool, reason: &'static str, message: String },
     /// Every managed object exists as declared.
-    Ready { tenant: Box<ValidTenant> },
+    Ready { tenant: Box<ValidTenant>, certificate: CertificateStatus },
     /// The Municipality is being deleted and its tenant retained or removed.
     Terminating { message: String },
 }
@@ -42,11 +43,16 @@ pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -
         Outcome::Invalid(invalid) => {
             // A tenant provisioned before keeps running on its last valid spec.
             let provisioned = previous.namespace.is_some() && !invalid.is_conflict();
+            let mut kept_conditions = vec![];
+            if provisioned && previous.conditions.iter().any(|c| c.type_ == CERTIFICATE_READY) {
+                kept_conditions.push(kept(CERTIFICATE_READY, Desired::new(CERTIFICATE_READY, false, "NotIssued", "")));
+            }
             status.phase = Some(if provisioned { Phase::Degraded } else { Phase::Pending });
             if invalid.is_conflict() {
                 status.namespace = None;
                 status.hosts.clear();
                 status.plan = None;
+                status.certificate = None;
             }
             let ready = if provisioned {
                 "the tenant keeps its last valid configuration until the spec is corrected"
@@ -62,37 +68,44 @@ pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -
                 },
                 Desired::new(READY, false, "InvalidSpec", ready),
             ]
+            .into_iter()
+            .chain(kept_conditions)
+            .collect()
         }
-        Outcome::Waiting { tenant, reason, message } => {
+        Outcome::Waiting { tenant, isolated, reason, message } => {
             status.phase = Some(Phase::Provisioning);
             set_tenant(&mut status, tenant);
             vec![
                 valid,
-                Desired::new(ISOLATED, false, *reason, message.clone()),
+                if *isolated {
+                    isolated_condition(tenant)
+                } else {
+                    Desired::new(ISOLATED, false, *reason, message.clone())
+                },
+                Desired::new(CERTIFICATE_READY, false, *reason, message.clone()),
                 Desired::new(READY, false, *reason, message.clone()),
             ]
         }
-        Outcome::Ready { tenant } => {
+        Outcome::Ready { tenant, certificate } => {
             status.phase = Some(Phase::Ready);
             set_tenant(&mut status, tenant);
+            status.certificate = Some(certificate.clone());
             let ns = tenant.namespace();
             vec![
                 valid,
+                isolated_condition(tenant),
                 Desired::new(
-                    ISOLATED,
+                    CERTIFICATE_READY,
                     true,
-                    "Applied",
-                    format!(
-                        "{ns}: Pod Security restricted, quota and limits of plan {}, deny-by-default network policies, tenant roles",
-                        tenant.plan_name
-                    ),
+                    "Issued",
+                    format!("valid until {}, renewed from {}", certificate.not_after, certificate.renewal_time),
                 ),
                 Desired::new(READY, true, "Reconciled", format!("tenant namespace {ns} is provisioned")),
             ]
         }
         Outcome::Terminating { message } => {
             status.phase = Some(Phase::Terminating);
-            let mut desired: Vec<Desired> = [VALID, ISOLATED]
+            let mut desired: Vec<Desired> = [VALID, ISOLATED, CERTIFICATE_READY]
                 .into_iter()
                 .filter(|t| previous.conditions.iter().any(|c| c.type_ == *t))
                 .map(|t| kept(t, Desired::new(t, false, "Unknown", "")))
@@ -103,6 +116,19 @@ pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -
     };
     status.conditions = conditions::merge(&previous.conditions, &desired, municipality.metadata.generation, now);
     status
+}
+
+fn isolated_condition(tenant: &ValidTenant) -> Desired {
+    Desired::new(
+        ISOLATED,
+        true,
+        "Applied",
+        format!(
+            "{}: Pod Security restricted, quota and limits of plan {}, deny-by-default network policies, tenant roles",
+            tenant.namespace(),
+            tenant.plan_name
+        ),
+    )
 }
 
 fn set_tenant(status: &mut MunicipalityStatus, tenant: &ValidTenant) {
@@ -121,7 +147,13 @@ mod tests {
     }
 
     fn ready(m: &Municipality) -> Outcome {
-        Outcome::Ready { tenant: Box::new(valid(m)) }
+        let certificate = CertificateStatus {
+            not_after: "2027-02-21T00:00:00Z".into(),
+            renewal_time: "2027-01-22T00:00:00Z".into(),
+            serial: "01".into(),
+            dns_names: vec!["ponferrada.nube.dipuleon.es".into()],
+        };
+        Outcome::Ready { tenant: Box::new(valid(m)), certificate }
     }
 
     #[test]
@@ -134,7 +166,8 @@ mod tests {
         assert_eq!(status.namespace.as_deref(), Some("muni-24115"));
         assert_eq!(status.plan.as_deref(), Some("town"));
         assert_eq!(status.hosts, ["ponferrada.nube.dipuleon.es"]);
-        for c in [VALID, ISOLATED, READY] {
+        assert_eq!(status.certificate.as_ref().unwrap().serial, "01");
+        for c in [VALID, ISOLATED, CERTIFICATE_READY, READY] {
             assert!(conditions::is_true(&status.conditions, c), "{c}");
         }
     }

@@ -8,7 +8,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::ResourceExt;
 
 use crate::api::v1alpha1::{
-    EgressRule, EnsCategory, Municipality, Province, Sara, ServicePlan, ServicePlanSpec, Subject,
+    EgressRule, EnsCategory, Municipality, Province, ProvincePki, Sara, ServicePlan, ServicePlanSpec, Subject,
 };
 use crate::identifiers::{self, IdentifierError};
 use crate::{quantity, resource_quota};
@@ -30,6 +30,8 @@ pub struct ValidTenant {
     /// `<name>.<baseDomain>` first, then `spec.domains`.
     pub hosts: Vec<String>,
     pub network: TenantNetwork,
+    /// The province's certificate settings.
+    pub pki: ProvincePki,
 }
 
 /// The network a tenant may use, resolved from its Province and its own spec.
@@ -212,6 +214,7 @@ pub fn validate(municipality: &Municipality, inputs: Inputs<'_>) -> Result<Valid
             sara,
             egress: spec.network.egress.clone(),
         },
+        pki: province.spec.pki.clone(),
     })
 }
 
@@ -242,6 +245,7 @@ pub(crate) mod tests {
                 base_domain: "nube.dipuleon.es".into(),
                 default_plan: Some("town".into()),
                 network: Default::default(),
+                pki: Default::default(),
             },
         )
     }

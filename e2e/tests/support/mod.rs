@@ -202,7 +202,7 @@ impl Operator {
         let duration = options.lease_duration.to_string();
         let child = Command::new(&binary)
             .args(["run", "--http-addr", &http, "--lease-name", &options.lease, "--identity", &options.identity])
-            .args(["--lease-namespace", "default", "--lease-duration", &duration])
+            .args(["--namespace", "default", "--lease-duration", &duration])
             .env("RUST_LOG", std::env::var("CONCEJO_E2E_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::null())
             .kill_on_drop(true)

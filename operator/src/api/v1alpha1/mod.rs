@@ -5,8 +5,8 @@ mod province;
 mod serviceplan;
 
 pub use municipality::{
-    DeletionPolicy, EgressRule, EnsCategory, Municipality, MunicipalityNetwork, MunicipalitySpec, MunicipalityStatus,
-    Phase, Subject, SubjectKind,
+    CertificateStatus, DeletionPolicy, EgressRule, EnsCategory, Municipality, MunicipalityNetwork, MunicipalitySpec,
+    MunicipalityStatus, Phase, Subject, SubjectKind,
 };
-pub use province::{Province, ProvinceNetwork, ProvinceSpec, ProvinceStatus, Sara};
+pub use province::{KeyAlgorithm, Province, ProvinceNetwork, ProvincePki, ProvinceSpec, ProvinceStatus, Sara};
 pub use serviceplan::{LimitRange, Quota, ServicePlan, ServicePlanSpec};

@@ -224,8 +224,26 @@ pub struct MunicipalityStatus {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
 
+    /// The tenant's TLS certificate (Secret `tenant-tls` in its namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertificateStatus>,
+
     /// Standard conditions: `Valid` (the spec can be honoured), `Isolated` (namespace, quota,
-    /// limits, network policies and roles are in place) and `Ready`.
+    /// limits, network policies and roles are in place), `CertificateReady` and `Ready`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+}
+
+/// The tenant certificate in effect.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateStatus {
+    /// RFC 3339 time the certificate expires.
+    pub not_after: String,
+    /// RFC 3339 time concejo will replace it (two thirds of its lifetime, spread per tenant).
+    pub renewal_time: String,
+    /// Serial number, hex as openssl prints it.
+    pub serial: String,
+    /// The hostnames it is valid for.
+    pub dns_names: Vec<String>,
 }
