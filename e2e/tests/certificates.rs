@@ -240,3 +240,53 @@ async fn short_lived_certificates_renew_before_they_expire() -> anyhow::Result<(
     delete_municipality(&client, "zamora").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_root_the_diputacion_brings_is_used_and_never_written() -> anyhow::Result<()> {
+    let client = client().await?;
+    install_crds(&client).await?;
+    apply_leon(&client).await?;
+    // The Diputación's own root, as a kubernetes.io/tls Secret in the operator's namespace.
+    let root = pki::new_root("valladolid", Default::default(), chrono_now(), 3650 * 86_400)?;
+    let secrets = Api::<Secret>::namespaced(client.clone(), "default");
+    let brought: Secret = serde_json::from_value(json!({
+        "metadata": {"name": "raiz-diputacion-valladolid"},
+        "type": "kubernetes.io/tls",
+        "stringData": {"tls.crt": root.cert_pem, "tls.key": root.key_pem}
+    }))?;
+    apply(&secrets, &brought).await?;
+    let before = secrets.get("raiz-diputacion-valladolid").await?;
+
+    let provinces = Api::<Province>::all(client.clone());
+    let valladolid: Province = serde_json::from_value(json!({
+        "apiVersion": "concejo.dev/v1alpha1", "kind": "Province", "metadata": {"name": "valladolid"},
+        "spec": {"ineCode": "47", "displayName": "Diputación de Valladolid", "baseDomain": "nube.diputaciondevalladolid.es",
+                 "defaultPlan": "town", "pki": {"rootSecret": "raiz-diputacion-valladolid"}}
+    }))?;
+    apply(&provinces, &valladolid).await?;
+    let _operator = Operator::start().await?;
+    let munis = Api::<Municipality>::all(client.clone());
+    create_fresh(
+        &client,
+        &municipality_with("valladolid", "47186", json!({"province": "valladolid", "deletionPolicy": "Delete"})),
+    )
+    .await?;
+    wait(&munis, "valladolid", has_condition("CertificateReady", "True")).await?;
+
+    let tenant = Api::<Secret>::namespaced(client.clone(), "muni-47186").get("tenant-tls").await?;
+    assert_eq!(text(&tenant, "ca.crt"), root.cert_pem, "tenants trust exactly the brought root");
+    let dir = tempdir("valladolid")?;
+    write_chain(&dir, &tenant)?;
+    let (ok, said) = openssl_verify(&dir)?;
+    assert!(ok, "{said}");
+    let ca = secrets.get("concejo-ca-valladolid").await?;
+    assert!(!ca.data.unwrap_or_default().contains_key("root.key"), "the brought root's key was copied");
+    let after = secrets.get("raiz-diputacion-valladolid").await?;
+    assert_eq!(
+        after.metadata.resource_version, before.metadata.resource_version,
+        "concejo wrote the brought root Secret"
+    );
+
+    delete_municipality(&client, "valladolid").await?;
+    Ok(())
+}

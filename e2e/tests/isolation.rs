@@ -245,3 +245,33 @@ async fn changing_a_plan_resizes_its_tenants_but_never_below_usage() -> anyhow::
     delete_municipality(&client, "la-baneza").await?;
     Ok(())
 }
+
+#[tokio::test]
+async fn a_province_change_re_renders_its_tenants() -> anyhow::Result<()> {
+    let client = client().await?;
+    install_crds(&client).await?;
+    apply_leon(&client).await?;
+    let _operator = Operator::start().await?;
+    let munis = Api::<Municipality>::all(client.clone());
+    create_fresh(&client, &municipality_with("villablino", "24202", json!({"deletionPolicy": "Delete"}))).await?;
+    wait(&munis, "villablino", has_condition("Ready", "True")).await?;
+    let netpols = Api::<NetworkPolicy>::namespaced(client.clone(), "muni-24202");
+    let ingress_from = |p: NetworkPolicy| -> Option<String> {
+        let rule = p.spec?.ingress?.into_iter().next()?;
+        let selector = rule.from?.into_iter().next()?.namespace_selector?;
+        selector.match_labels?.get("kubernetes.io/metadata.name").cloned()
+    };
+    assert_eq!(ingress_from(netpols.get("allow-from-ingress").await?).as_deref(), Some("ingress-nginx"));
+
+    let provinces = Api::<concejo::api::v1alpha1::Province>::all(client.clone());
+    let change = json!({"spec": {"network": {"ingressNamespace": "ingress-publico"}}});
+    provinces.patch("leon", &PatchParams::default(), &Patch::Merge(&change)).await?;
+    let result = eventually("allow-from-ingress follows the Province", || async {
+        Ok(ingress_from(netpols.get("allow-from-ingress").await?).as_deref() == Some("ingress-publico"))
+    })
+    .await;
+    apply_leon(&client).await?; // put León back as the other tests expect it
+    result?;
+    delete_municipality(&client, "villablino").await?;
+    Ok(())
+}

@@ -13,8 +13,7 @@ const DAY: i64 = 86_400;
 
 fn run(algorithm: KeyAlgorithm) {
     let now = k8s_openapi::jiff::Timestamp::now().as_second();
-    let settings =
-        Settings { algorithm, leaf_lifetime: 90 * DAY, intermediate_lifetime: 365 * DAY, root_lifetime: 3650 * DAY };
+    let settings = Settings { algorithm, ..Settings::DEFAULTS };
     let started = Instant::now();
     let (state, _) = ca::reconcile(None, None, "leon", &["nube.dipuleon.es".into()], settings, None, now).unwrap();
     let ca_time = started.elapsed();

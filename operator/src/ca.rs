@@ -26,6 +26,30 @@ pub struct Settings {
     pub root_lifetime: i64,
 }
 
+const DAY: i64 = 86_400;
+
+impl Settings {
+    /// The defaults of a Province's `pki`: ECDSA P-256, 90 days, a year, ten years.
+    pub const DEFAULTS: Settings = Settings {
+        algorithm: KeyAlgorithm::EcdsaP256,
+        leaf_lifetime: 90 * DAY,
+        intermediate_lifetime: 365 * DAY,
+        root_lifetime: 3650 * DAY,
+    };
+
+    /// A Province's settings; a duration that does not parse (the API server already refuses
+    /// those) falls back to its default.
+    pub fn of(pki: &crate::api::v1alpha1::ProvincePki) -> Settings {
+        let d = Settings::DEFAULTS;
+        Settings {
+            algorithm: pki.key_algorithm,
+            leaf_lifetime: parse_duration(&pki.certificate_duration).unwrap_or(d.leaf_lifetime),
+            intermediate_lifetime: parse_duration(&pki.intermediate_duration).unwrap_or(d.intermediate_lifetime),
+            root_lifetime: parse_duration(&pki.root_duration).unwrap_or(d.root_lifetime),
+        }
+    }
+}
+
 /// A root that is no longer current but still trusted, until `until` (unix seconds).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RetiredRoot {
@@ -251,17 +275,16 @@ pub fn parse_duration(s: &str) -> Option<i64> {
 mod tests {
     use super::*;
 
-    const DAY: i64 = 86_400;
     const T0: i64 = 1_800_000_000;
-    const SETTINGS: Settings = Settings {
-        algorithm: KeyAlgorithm::EcdsaP256,
-        leaf_lifetime: 90 * DAY,
-        intermediate_lifetime: 365 * DAY,
-        root_lifetime: 3650 * DAY,
-    };
+    const SETTINGS: Settings = Settings::DEFAULTS;
 
     fn permitted() -> Vec<String> {
         vec!["nube.dipuleon.es".into()]
+    }
+
+    #[test]
+    fn province_settings_default_to_the_api_defaults() {
+        assert_eq!(Settings::of(&Default::default()), Settings::DEFAULTS);
     }
 
     #[test]

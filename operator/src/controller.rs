@@ -357,7 +357,7 @@ async fn certificate(tenant: ValidTenant, ctx: &Context) -> Result<Outcome, Erro
         return Ok(Outcome::Waiting { tenant: Box::new(tenant), isolated: true, reason: "WaitingForCA", message });
     }
     let pki = &tenant.pki;
-    let lifetime = ca::parse_duration(&pki.certificate_duration).unwrap_or(90 * 86_400);
+    let lifetime = ca::Settings::of(pki).leaf_lifetime;
     let jitter = crate::pki::jitter(&tenant.ine_code);
     let now = Timestamp::now().as_second();
     let api = Api::<Secret>::namespaced(ctx.client.clone(), &tenant.namespace());
@@ -685,13 +685,7 @@ async fn ensure_ca(
             }
         }
     };
-    let seconds = |d: &str, default: i64| ca::parse_duration(d).unwrap_or(default);
-    let settings = ca::Settings {
-        algorithm: pki.key_algorithm,
-        leaf_lifetime: seconds(&pki.certificate_duration, 90 * 86_400),
-        intermediate_lifetime: seconds(&pki.intermediate_duration, 365 * 86_400),
-        root_lifetime: seconds(&pki.root_duration, 3650 * 86_400),
-    };
+    let settings = ca::Settings::of(pki);
     // The intermediate may sign for the province's domain and the extra hostnames its tenants declare.
     let mut permitted = vec![province.spec.base_domain.clone()];
     for m in munis {

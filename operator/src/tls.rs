@@ -125,12 +125,7 @@ mod tests {
 
     const DAY: i64 = 86_400;
     const T0: i64 = 1_800_000_000;
-    const SETTINGS: Settings = Settings {
-        algorithm: KeyAlgorithm::EcdsaP256,
-        leaf_lifetime: 90 * DAY,
-        intermediate_lifetime: 365 * DAY,
-        root_lifetime: 3650 * DAY,
-    };
+    const SETTINGS: Settings = Settings::DEFAULTS;
 
     fn setup() -> (ValidTenant, CaState) {
         let tenant = valid(&municipality("ponferrada", "24115"));
