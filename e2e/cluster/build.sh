@@ -80,14 +80,24 @@ build_module() {
   tmp="$dir.tmp.$$"
   rm -rf "$tmp"; mkdir -p "$tmp"
   start=$(date +%s)
+  [[ $mod == kube ]] && log "the first build of the Kubernetes binaries takes about 10 minutes on 2 cores (8-11 measured)"
   local n=0 total
   total=$(wc -w <<<"${provides[$mod]}")
   for b in ${provides[$mod]}; do
     n=$((n + 1))
-    log "$mod $(pinned_version "$mod"): building $b ($n of $total; the first build of kube-* takes 15-25 minutes on 2 cores)"
+    log "$mod $(pinned_version "$mod"): building $b ($n of $total)"
     local pkg=${package[$b]}
     (cd "$toolchain/$mod" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-trimpath -mod=readonly" \
-      go build -ldflags "$(ldflags_for "$mod")" -o "$tmp/$b" "$pkg")
+      go build -ldflags "$(ldflags_for "$mod")" -o "$tmp/$b" "$pkg") &
+    local pid=$! began=$SECONDS
+    # A heartbeat, so that a long first build is visibly alive.
+    while kill -0 "$pid" 2>/dev/null; do
+      sleep 5
+      if kill -0 "$pid" 2>/dev/null && (((SECONDS - began) % 60 < 5)) && ((SECONDS - began >= 60)); then
+        log "  still building $b: $(((SECONDS - began) / 60)) min so far"
+      fi
+    done
+    wait "$pid" || { log "building $b failed (see the Go output above)"; exit 1; }
   done
   rm -rf "$dir"; mv "$tmp" "$dir"
   log "$mod: built in $(($(date +%s) - start))s -> $dir"
