@@ -51,10 +51,7 @@ fn tempdir(name: &str) -> anyhow::Result<std::path::PathBuf> {
 
 #[tokio::test]
 async fn tenant_certificates_verify_against_their_trusted_roots() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
-    let operator = Operator::start().await?;
+    let (client, operator) = leon_with_operator().await?;
     let munis = Api::<Municipality>::all(client.clone());
     let towns = [
         ("leon", "24089", json!({"domains": ["nube.aytoleon.es"], "deletionPolicy": "Delete"})),
@@ -167,10 +164,7 @@ async fn tenant_certificates_verify_against_their_trusted_roots() -> anyhow::Res
 
 #[tokio::test]
 async fn the_intermediate_cannot_sign_outside_the_province() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
-    let _operator = Operator::start().await?;
+    let (client, _operator) = leon_with_operator().await?;
     let secrets = Api::<Secret>::namespaced(client.clone(), "default");
     let ca = eventually("León's CA exists", || async { Ok(secrets.get_opt("concejo-ca-leon").await?.is_some()) }).await;
     ca?;
@@ -199,9 +193,7 @@ fn chrono_now() -> i64 {
 
 #[tokio::test]
 async fn short_lived_certificates_renew_before_they_expire() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
+    let client = leon().await?;
     let provinces = Api::<Province>::all(client.clone());
     let zamora: Province = serde_json::from_value(json!({
         "apiVersion": "concejo.dev/v1alpha1", "kind": "Province", "metadata": {"name": "zamora"},
@@ -243,9 +235,7 @@ async fn short_lived_certificates_renew_before_they_expire() -> anyhow::Result<(
 
 #[tokio::test]
 async fn a_root_the_diputacion_brings_is_used_and_never_written() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
+    let client = leon().await?;
     // The Diputación's own root, as a kubernetes.io/tls Secret in the operator's namespace.
     let root = pki::new_root("valladolid", Default::default(), chrono_now(), 3650 * 86_400)?;
     let secrets = Api::<Secret>::namespaced(client.clone(), "default");

@@ -30,10 +30,7 @@ fn restricted_pod(name: &str, privileged: bool) -> Pod {
 
 #[tokio::test]
 async fn tenants_are_isolated_from_each_other_and_from_their_own_guardrails() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
-    let _operator = Operator::start().await?;
+    let (client, _operator) = leon_with_operator().await?;
     let munis = Api::<Municipality>::all(client.clone());
 
     let a = municipality_with(
@@ -151,10 +148,7 @@ async fn set_deletion_policy(munis: &Api<Municipality>, name: &str, policy: &str
 
 #[tokio::test]
 async fn edited_or_deleted_guardrails_come_back() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
-    let _operator = Operator::start().await?;
+    let (client, _operator) = leon_with_operator().await?;
     let munis = Api::<Municipality>::all(client.clone());
     apply(&munis, &municipality_with("astorga", "24008", json!({"deletionPolicy": "Delete"}))).await?;
     wait(&munis, "astorga", has_condition("Ready", "True")).await?;
@@ -194,9 +188,7 @@ async fn edited_or_deleted_guardrails_come_back() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn changing_a_plan_resizes_its_tenants_but_never_below_usage() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
+    let client = leon().await?;
     let plans = Api::<ServicePlan>::all(client.clone());
     apply(&plans, &plan("e2e-resize", "4", "8Gi", 40)).await?;
     let _operator = Operator::start().await?;
@@ -248,10 +240,7 @@ async fn changing_a_plan_resizes_its_tenants_but_never_below_usage() -> anyhow::
 
 #[tokio::test]
 async fn a_province_change_re_renders_its_tenants() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
-    let _operator = Operator::start().await?;
+    let (client, _operator) = leon_with_operator().await?;
     let munis = Api::<Municipality>::all(client.clone());
     create_fresh(&client, &municipality_with("villablino", "24202", json!({"deletionPolicy": "Delete"}))).await?;
     wait(&munis, "villablino", has_condition("Ready", "True")).await?;

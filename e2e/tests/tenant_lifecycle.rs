@@ -10,10 +10,7 @@ use support::*;
 
 #[tokio::test]
 async fn municipalities_become_ready_namespaces_and_leave_with_them() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
-    let _operator = Operator::start().await?;
+    let (client, _operator) = leon_with_operator().await?;
     let munis = Api::<Municipality>::all(client.clone());
     let namespaces = Api::<Namespace>::all(client.clone());
 
@@ -56,10 +53,7 @@ async fn municipalities_become_ready_namespaces_and_leave_with_them() -> anyhow:
 
 #[tokio::test]
 async fn retain_keeps_the_namespace_and_its_contents_unmanaged() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
-    let _operator = Operator::start().await?;
+    let (client, _operator) = leon_with_operator().await?;
     let munis = Api::<Municipality>::all(client.clone());
     create_fresh(&client, &municipality("cacabelos", "leon", "24030", "Cacabelos")).await?;
     wait(&munis, "cacabelos", has_condition("Ready", "True")).await?;
@@ -89,9 +83,7 @@ async fn retain_keeps_the_namespace_and_its_contents_unmanaged() -> anyhow::Resu
 
 #[tokio::test]
 async fn a_standby_takes_over_when_the_leader_dies() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
+    let client = leon().await?;
     let lease = format!("e2e-failover-{}", std::process::id());
     let options = |identity: &str, wait_ready| OperatorOptions {
         lease: lease.clone(),
@@ -130,10 +122,7 @@ async fn a_standby_takes_over_when_the_leader_dies() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_reconcile_that_changes_nothing_writes_nothing() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
-    let operator = Operator::start().await?;
+    let (client, operator) = leon_with_operator().await?;
     let munis = Api::<Municipality>::all(client.clone());
     create_fresh(&client, &municipality_with("astorga", "24008", json!({"deletionPolicy": "Delete"}))).await?;
     wait(&munis, "astorga", has_condition("Ready", "True")).await?;
@@ -173,10 +162,7 @@ async fn a_reconcile_that_changes_nothing_writes_nothing() -> anyhow::Result<()>
 
 #[tokio::test]
 async fn a_code_of_another_province_is_reported_not_provisioned() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
-    let _operator = Operator::start().await?;
+    let (client, _operator) = leon_with_operator().await?;
     let munis = Api::<Municipality>::all(client.clone());
 
     // 28079 is Madrid: a real code, but not of León.
@@ -196,9 +182,7 @@ async fn a_code_of_another_province_is_reported_not_provisioned() -> anyhow::Res
 /// The API server itself refuses malformed and changed INE codes, with a message a person understands.
 #[tokio::test]
 async fn malformed_or_changed_ine_codes_are_refused_at_admission() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
+    let client = leon().await?;
     let munis = Api::<Municipality>::all(client.clone());
 
     for bad in ["2408", "24O89", "240890"] {

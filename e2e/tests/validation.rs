@@ -12,9 +12,7 @@ use support::*;
 /// The API server refuses these by itself (schema and CEL), with the given words in its answer.
 #[tokio::test]
 async fn malformed_specs_are_refused_at_admission() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
+    let client = leon().await?;
     let munis = Api::<Municipality>::all(client.clone());
     let cases = [
         ("bad-dir3", json!({"dir3": "L0124089"}), "dir3 must be \"L01\" followed by the 5-digit INE code"),
@@ -76,10 +74,7 @@ async fn malformed_specs_are_refused_at_admission() -> anyhow::Result<()> {
 /// What only the operator can know is reported on the object, and touches nothing.
 #[tokio::test]
 async fn specs_the_operator_cannot_honour_are_reported_with_a_reason() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
-    let _operator = Operator::start().await?;
+    let (client, _operator) = leon_with_operator().await?;
     let munis = Api::<Municipality>::all(client.clone());
     let namespaces = Api::<Namespace>::all(client.clone());
 
@@ -134,10 +129,7 @@ async fn specs_the_operator_cannot_honour_are_reported_with_a_reason() -> anyhow
 
 #[tokio::test]
 async fn a_second_claim_on_a_code_or_a_hostname_is_a_conflict_and_touches_nothing() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
-    let _operator = Operator::start().await?;
+    let (client, _operator) = leon_with_operator().await?;
     let munis = Api::<Municipality>::all(client.clone());
     for name in ["villablino-bis", "astorga"] {
         delete_municipality(&client, name).await?;
@@ -182,10 +174,7 @@ async fn a_second_claim_on_a_code_or_a_hostname_is_a_conflict_and_touches_nothin
 
 #[tokio::test]
 async fn an_invalid_edit_keeps_a_ready_tenant_intact() -> anyhow::Result<()> {
-    let client = client().await?;
-    install_crds(&client).await?;
-    apply_leon(&client).await?;
-    let _operator = Operator::start().await?;
+    let (client, _operator) = leon_with_operator().await?;
     let munis = Api::<Municipality>::all(client.clone());
     create_fresh(&client, &municipality_with("bembibre", "24014", json!({"deletionPolicy": "Delete"}))).await?;
     wait(&munis, "bembibre", has_condition("Ready", "True")).await?;

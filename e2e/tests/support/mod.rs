@@ -37,6 +37,21 @@ pub async fn client() -> anyhow::Result<Client> {
     Ok(Client::try_from(config)?)
 }
 
+/// The usual start of a test: a client of the local control plane, the CRDs installed, and the
+/// León Province with its plan.
+pub async fn leon() -> anyhow::Result<Client> {
+    let client = client().await?;
+    install_crds(&client).await?;
+    apply_leon(&client).await?;
+    Ok(client)
+}
+
+/// [`leon`], and an operator running against it.
+pub async fn leon_with_operator() -> anyhow::Result<(Client, Operator)> {
+    let client = leon().await?;
+    Ok((client, Operator::start().await?))
+}
+
 /// Installs (or updates) every concejo CRD and waits until the API server serves them.
 pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
     let api = Api::<CustomResourceDefinition>::all(client.clone());
