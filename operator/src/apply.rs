@@ -30,6 +30,32 @@ where
     Ok(applied)
 }
 
+/// Writes the whole `status` of an object (server-side apply on the status subresource).
+/// Returns false when the object is gone (a cache can be behind a deletion).
+pub async fn status<K, S>(api: &Api<K>, name: &str, status: &S, metrics: &Metrics) -> Result<bool, Error>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug,
+    S: Serialize,
+{
+    let patch = serde_json::json!({"apiVersion": K::api_version(&()), "kind": K::kind(&()), "status": status});
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let written = unless_gone(api.patch_status(name, &params, &Patch::Apply(&patch)).await)?.is_some();
+    if written {
+        metrics.wrote(&K::kind(&()), "status");
+    }
+    Ok(written)
+}
+
+/// A request's result with "not found" as `None`: the object is already gone, which for a
+/// delete, a finalizer or a status write means there is nothing left to do.
+pub fn unless_gone<T>(result: Result<T, kube::Error>) -> Result<Option<T>, kube::Error> {
+    match result {
+        Ok(t) => Ok(Some(t)),
+        Err(kube::Error::Api(s)) if s.code == 404 => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Whether `live` says at least everything `desired` says: every field of `desired` is in `live`
 /// with the same value; lists must have the same length and match element by element. Fields
 /// only `live` has (defaults, status, other managers' fields) do not matter.

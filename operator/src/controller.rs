@@ -107,6 +107,11 @@ fn owner<K: Resource>(object: K) -> Option<ObjectRef<Municipality>> {
     object.labels().get(labels::INSTANCE).map(|name| ObjectRef::new(name))
 }
 
+/// Every Municipality of a province, to re-render when something province-wide changes.
+fn of_province(municipalities: &Store<Municipality>, province: &str) -> Vec<ObjectRef<Municipality>> {
+    municipalities.state().iter().filter(|m| m.spec.province == province).map(|m| ObjectRef::from(&**m)).collect()
+}
+
 /// Runs the Municipality and Province controllers until `shutdown` resolves. `on_synced` is
 /// called once every watch cache has its first full list.
 pub async fn run(
@@ -166,12 +171,13 @@ pub async fn run(
         }
     });
 
+    let reporter = Reporter { controller: "concejo".into(), instance: settings.instance.clone() };
     let context = Arc::new(Context {
         client: client.clone(),
         stores: stores.clone(),
         namespace: settings.namespace.clone(),
         metrics: metrics.clone(),
-        reporter: Reporter { controller: "concejo".into(), instance: settings.instance.clone() },
+        reporter: reporter.clone(),
         failures: Mutex::default(),
     });
     let (by_province, by_plan, by_ca) =
@@ -182,15 +188,7 @@ pub async fn run(
     };
     let tenants = controller
         // A Province change re-renders every tenant of that province.
-        .watches_stream(province_events, move |province: Province| {
-            let name = province.name_any();
-            by_province
-                .state()
-                .iter()
-                .filter(|m| m.spec.province == name)
-                .map(|m| ObjectRef::from(&**m))
-                .collect::<Vec<_>>()
-        })
+        .watches_stream(province_events, move |province: Province| of_province(&by_province, &province.name_any()))
         // A ServicePlan change re-sizes every tenant that may be on it.
         .watches_stream(plan_events, move |plan: ServicePlan| {
             let name = plan.name_any();
@@ -212,8 +210,7 @@ pub async fn run(
         .watches_stream(secret_events, move |secret: Secret| {
             let labels = secret.labels();
             if labels.get(labels::COMPONENT).map(String::as_str) == Some("ca") {
-                let province = labels.get(labels::PROVINCE).cloned().unwrap_or_default();
-                by_ca.state().iter().filter(|m| m.spec.province == province).map(|m| ObjectRef::from(&**m)).collect()
+                of_province(&by_ca, labels.get(labels::PROVINCE).map(String::as_str).unwrap_or_default())
             } else {
                 owner(secret).into_iter().collect::<Vec<_>>()
             }
@@ -227,7 +224,7 @@ pub async fn run(
         municipalities: province_munis,
         metrics,
         namespace: settings.namespace.clone(),
-        reporter: Reporter { controller: "concejo".into(), instance: settings.instance.clone() },
+        reporter,
     });
     let provinces = Controller::new(Api::<Province>::all(client.clone()), watcher::Config::default())
         .with_config(ControllerConfig::default().debounce(Duration::from_millis(500)))
@@ -300,7 +297,7 @@ async fn reconcile_municipality(municipality: &Municipality, ctx: &Context) -> R
 
     let outcome = match tenant::validate(municipality, inputs) {
         Err(invalid) => Outcome::Invalid(invalid),
-        Ok(tenant) => provision(tenant, ctx).await?,
+        Ok(tenant) => provision(municipality, tenant, ctx).await?,
     };
     write_status(municipality, &outcome, ctx, &api).await?;
     let action = match &outcome {
@@ -317,7 +314,7 @@ async fn reconcile_municipality(municipality: &Municipality, ctx: &Context) -> R
 
 /// Brings every object of the tenant to its desired state, in dependency order, and removes the
 /// ones it no longer needs.
-async fn provision(tenant: ValidTenant, ctx: &Context) -> Result<Outcome, Error> {
+async fn provision(municipality: &Municipality, tenant: ValidTenant, ctx: &Context) -> Result<Outcome, Error> {
     let name = tenant.namespace();
     let s = &ctx.stores;
     let live = s.namespaces.get(&ObjectRef::new(&name));
@@ -338,11 +335,11 @@ async fn provision(tenant: ValidTenant, ctx: &Context) -> Result<Outcome, Error>
     apply_set(ctx, &s.network_policies, &tenant, network_policies).await?;
     apply_set(ctx, &s.roles, &tenant, roles).await?;
     apply_set(ctx, &s.role_bindings, &tenant, role_bindings).await?;
-    certificate(tenant, ctx).await
+    certificate(municipality, tenant, ctx).await
 }
 
 /// Issues, renews or re-trusts the tenant's TLS certificate, signed by its province's intermediate.
-async fn certificate(tenant: ValidTenant, ctx: &Context) -> Result<Outcome, Error> {
+async fn certificate(municipality: &Municipality, tenant: ValidTenant, ctx: &Context) -> Result<Outcome, Error> {
     let s = &ctx.stores;
     let ca_secret = s.secrets.get(&ObjectRef::new(&ca::secret_name(&tenant.province)).within(&ctx.namespace));
     let Some(ca) = ca_secret.as_deref().and_then(|secret| CaState::from_secret(secret, None)) else {
@@ -383,17 +380,18 @@ async fn certificate(tenant: ValidTenant, ctx: &Context) -> Result<Outcome, Erro
     };
     apply::ensure(&api, live.as_deref(), &desired, &ctx.metrics).await?;
     ctx.metrics.certificate_expires(&tenant.ine_code, Some(info.not_after));
+    let certificate = tls::status(&info, jitter);
     if let Some(reason) = issued {
         let note = format!(
             "certificate {} for {} issued by the intermediate of Province {}, valid until {}",
             info.serial,
             info.dns_names.join(", "),
             tenant.province,
-            tls::status(&info, jitter).not_after
+            certificate.not_after
         );
-        publish_to(ctx, &tenant.name, EventType::Normal, &format!("Certificate{reason}"), note).await;
+        publish(ctx, municipality, EventType::Normal, &format!("Certificate{reason}"), note).await;
     }
-    Ok(Outcome::Ready { certificate: tls::status(&info, jitter), tenant: Box::new(tenant) })
+    Ok(Outcome::Ready { certificate, tenant: Box::new(tenant) })
 }
 
 /// Applies every desired object of one kind in the tenant namespace, then deletes the objects of
@@ -417,10 +415,8 @@ where
     });
     for object in stale {
         info!(namespace = %ns, name = %object.name_any(), kind = %K::kind(&()), "removing an object the tenant no longer needs");
-        match api.delete(&object.name_any(), &DeleteParams::default()).await {
-            Ok(_) => ctx.metrics.wrote(&K::kind(&()), "delete"),
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(e) => return Err(e.into()),
+        if apply::unless_gone(api.delete(&object.name_any(), &DeleteParams::default()).await)?.is_some() {
+            ctx.metrics.wrote(&K::kind(&()), "delete");
         }
     }
     Ok(())
@@ -489,11 +485,11 @@ async fn patch_finalizers(
     api: &Api<Municipality>,
 ) -> Result<(), Error> {
     let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": municipality.resource_version()}});
-    match api.patch(&municipality.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
-        Ok(_) => ctx.metrics.wrote("Municipality", "patch"),
-        // Already gone (the cache was behind): nothing left to hold.
-        Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(e) => return Err(e.into()),
+    // Already gone (the cache was behind): nothing left to hold.
+    if apply::unless_gone(api.patch(&municipality.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await)?
+        .is_some()
+    {
+        ctx.metrics.wrote("Municipality", "patch");
     }
     Ok(())
 }
@@ -511,19 +507,8 @@ async fn write_status(
     if current == desired {
         return Ok(());
     }
-    let patch = json!({
-        "apiVersion": Municipality::api_version(&()),
-        "kind": Municipality::kind(&()),
-        "status": desired,
-    });
-    match api
-        .patch_status(&municipality.name_any(), &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await
-    {
-        Ok(_) => ctx.metrics.wrote("Municipality", "status"),
-        // Gone since the cache saw it (its finalizer was just removed): nothing left to report on.
-        Err(kube::Error::Api(s)) if s.code == 404 => return Ok(()),
-        Err(e) => return Err(e.into()),
+    if !apply::status(api, &municipality.name_any(), &desired, &ctx.metrics).await? {
+        return Ok(()); // gone since the cache saw it (its finalizer was just removed)
     }
     for (type_, reason, message, ok) in changed_conditions(&current, &desired) {
         let kind = if ok { EventType::Normal } else { EventType::Warning };
@@ -547,23 +532,17 @@ fn changed_conditions(
         .collect()
 }
 
-/// An Event on a Municipality known by name only.
-async fn publish_to(ctx: &Context, name: &str, type_: EventType, reason: &str, note: String) {
-    if let Some(m) = ctx.stores.municipalities.get(&ObjectRef::new(name)) {
-        publish(ctx, &m, type_, reason, note).await;
-    }
-}
-
 /// Events are best effort: a failure to record one is logged, never fails the reconcile.
 async fn publish(ctx: &Context, municipality: &Municipality, type_: EventType, reason: &str, note: String) {
-    publish_with(&ctx.client, &ctx.reporter, &ctx.metrics, municipality, type_, reason, note).await
+    record(&ctx.client, &ctx.reporter, &ctx.metrics, &municipality.object_ref(&()), type_, reason, note).await
 }
 
-async fn publish_with(
+/// Records one Event on any object (a Municipality, a Province).
+async fn record(
     client: &Client,
     reporter: &Reporter,
     metrics: &Metrics,
-    municipality: &Municipality,
+    regarding: &k8s_openapi::api::core::v1::ObjectReference,
     type_: EventType,
     reason: &str,
     note: String,
@@ -571,7 +550,7 @@ async fn publish_with(
     let recorder = Recorder::new(client.clone(), reporter.clone());
     let event =
         Event { type_, reason: reason.to_owned(), note: Some(note), action: "Reconcile".into(), secondary: None };
-    match recorder.publish(&event, &municipality.object_ref(&())).await {
+    match recorder.publish(&event, regarding).await {
         Ok(()) => metrics.wrote("Event", "create"),
         Err(err) => warn!(%err, "could not record an Event"),
     }
@@ -590,9 +569,7 @@ fn error_policy(municipality: Arc<Municipality>, error: &Error, ctx: Arc<Context
     warn!(municipality = %municipality.name_any(), %error, retry_in = ?delay, "reconcile failed");
     let note = format!("{error}; retrying in {}s", delay.as_secs());
     let reason = format!("ReconcileFailed{}", error.category());
-    tokio::spawn(async move {
-        publish_with(&ctx.client, &ctx.reporter, &ctx.metrics, &municipality, EventType::Warning, &reason, note).await;
-    });
+    tokio::spawn(async move { publish(&ctx, &municipality, EventType::Warning, &reason, note).await });
     Action::requeue(delay)
 }
 
@@ -633,11 +610,7 @@ async fn reconcile_province(province: Arc<Province>, ctx: Arc<ProvinceContext>) 
         conditions: conditions::merge(&previous.conditions, &[ca_condition, all_ready], generation, Timestamp::now()),
     };
     if desired != previous {
-        let patch = json!({"apiVersion": Province::api_version(&()), "kind": Province::kind(&()), "status": desired});
-        Api::<Province>::all(ctx.client.clone())
-            .patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-            .await?;
-        ctx.metrics.wrote("Province", "status");
+        apply::status(&Api::<Province>::all(ctx.client.clone()), &name, &desired, &ctx.metrics).await?;
     }
     Ok(Action::requeue(next))
 }
@@ -711,7 +684,7 @@ async fn ensure_ca(
             .await
             .map_err(|e| CaProblem::Failed(e.into()))?;
         ctx.metrics.wrote("Secret", "apply");
-        let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+        let regarding = province.object_ref(&());
         for change in changes {
             let (reason, note) = match change {
                 ca::Change::RootCreated => ("RootCACreated", "generated a new root CA".to_owned()),
@@ -726,16 +699,7 @@ async fn ensure_ca(
                     ("RetiredRootCADropped", "an old root CA is no longer trusted".to_owned())
                 }
             };
-            let event = Event {
-                type_: EventType::Normal,
-                reason: reason.into(),
-                note: Some(note),
-                action: "Reconcile".into(),
-                secondary: None,
-            };
-            if recorder.publish(&event, &province.object_ref(&())).await.is_ok() {
-                ctx.metrics.wrote("Event", "create");
-            }
+            record(&ctx.client, &ctx.reporter, &ctx.metrics, &regarding, EventType::Normal, reason, note).await;
         }
     }
     // Look again when the next renewal or retirement is due.

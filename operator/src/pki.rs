@@ -128,16 +128,23 @@ fn name(common_name: &str) -> DistinguishedName {
     dn
 }
 
+/// What a root and an intermediate share: a CA that may sign `path_len` more CA levels below it,
+/// valid from a minute before `now` (for clocks that lag) until `not_after`.
+fn ca_params(common_name: &str, path_len: u8, now: i64, not_after: i64) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = name(common_name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_len));
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    params.not_before = at(now - 60);
+    params.not_after = at(not_after);
+    params.serial_number = Some(random_serial());
+    params
+}
+
 /// A self-signed root CA for a province.
 pub fn new_root(province: &str, algorithm: KeyAlgorithm, now: i64, lifetime: i64) -> Result<Authority, PkiError> {
     let key = key_pair(algorithm)?;
-    let mut params = CertificateParams::default();
-    params.distinguished_name = name(&format!("concejo root CA {province} {now}"));
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(1));
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-    params.not_before = at(now - 60);
-    params.not_after = at(now + lifetime);
-    params.serial_number = Some(random_serial());
+    let params = ca_params(&format!("concejo root CA {province} {now}"), 1, now, now + lifetime);
     let cert = params.self_signed(&key)?;
     Ok(Authority { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
 }
@@ -153,20 +160,14 @@ pub fn new_intermediate(
 ) -> Result<Authority, PkiError> {
     let root_key = KeyPair::from_pem(&root.key_pem)?;
     let issuer = Issuer::from_ca_cert_pem(&root.cert_pem, &root_key)?;
-    let root_not_after = inspect(&root.cert_pem)?.not_after;
+    let not_after = (now + lifetime).min(inspect(&root.cert_pem)?.not_after);
     let key = key_pair(algorithm)?;
-    let mut params = CertificateParams::default();
-    params.distinguished_name = name(&format!("concejo intermediate CA {province} {now}"));
-    params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    let mut params = ca_params(&format!("concejo intermediate CA {province} {now}"), 0, now, not_after);
     params.name_constraints = Some(NameConstraints {
         permitted_subtrees: permitted.iter().map(|p| GeneralSubtree::DnsName(p.clone())).collect(),
         excluded_subtrees: vec![],
     });
     params.use_authority_key_identifier_extension = true;
-    params.not_before = at(now - 60);
-    params.not_after = at((now + lifetime).min(root_not_after));
-    params.serial_number = Some(random_serial());
     let cert = params.signed_by(&key, &issuer)?;
     Ok(Authority { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
 }
