@@ -4,10 +4,10 @@
 use std::time::Instant;
 
 use concejo::api::v1alpha1::KeyAlgorithm;
-use concejo::ca::{self, Settings};
+use concejo::domain::identifiers::municipalities_of;
 use concejo::generate::slug;
-use concejo::identifiers::municipalities_of;
 use concejo::pki;
+use concejo::pki::ca::{self, Settings};
 
 const DAY: i64 = 86_400;
 
@@ -31,7 +31,7 @@ fn run(algorithm: KeyAlgorithm) {
     let mut renewals = 0;
     for leaf in &leaves {
         let info = pki::inspect(&leaf.cert_pem).unwrap();
-        if now >= info.renewal_time(pki::jitter(&info.serial)) {
+        if now >= info.renewal_time(concejo::domain::hash::fraction(&info.serial)) {
             renewals += 1;
         }
     }

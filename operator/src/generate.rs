@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::fmt::Write;
 
-use crate::identifiers::{self, municipalities_of};
+use crate::domain::identifiers::{self, municipalities_of};
 
 /// A DNS-label `metadata.name` from a town hall's name: "San Andrés del Rabanedo" ->
 /// "san-andres-del-rabanedo", "l'Alfàs del Pi" -> "l-alfas-del-pi".

@@ -1,31 +1,24 @@
 //! concejo: a Kubernetes operator that turns each town hall (`Municipality`) into an isolated tenant.
 //!
-//! One reconcile, one module per step: [`tenant`] validates (with [`identifiers`]), the builders
-//! ([`namespace`], [`resource_quota`], [`limit_range`], [`network_policies`], [`roles`], gathered in
-//! [`objects`]) make the desired objects, [`apply`] writes them, [`status`] computes the status;
-//! [`controller`] drives it all from watch caches.
+//! - [`api`]: the CRD types; [`crds`] generates their YAML.
+//! - [`domain`]: pure rules (identifiers, quantities, durations, plans, validation, claims).
+//! - [`index`]: claims and memberships kept from the watch.
+//! - [`resources`]: pure builders, one file per component of a tenant, and their registry.
+//! - [`controllers`]: the Municipality pipeline (dereference -> validate -> build -> apply ->
+//!   status, one file per step) and the Province controller.
+//! - [`pki`]: certificates, the provincial CA's rotation policy, the tenant certificate decision.
+//! - [`runtime`]: watches and the kinds registry, server-side apply, Events, errors and backoff,
+//!   leader election, HTTP endpoints, metrics, start-up.
 
 pub mod api;
-pub mod apply;
-pub mod ca;
-pub mod conditions;
-pub mod controller;
+pub mod cli;
+pub mod controllers;
 pub mod crds;
-pub mod error;
+pub mod domain;
 pub mod generate;
-pub mod http;
-pub mod identifiers;
-pub mod labels;
-pub mod leader;
-pub mod limit_range;
-pub mod metrics;
-pub mod namespace;
-pub mod network_policies;
-pub mod objects;
+pub mod index;
 pub mod pki;
-pub mod quantity;
-pub mod resource_quota;
-pub mod roles;
-pub mod status;
-pub mod tenant;
-pub mod tls;
+pub mod resources;
+pub mod runtime;
+#[cfg(test)]
+pub mod testing;

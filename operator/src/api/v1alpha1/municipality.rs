@@ -175,8 +175,14 @@ pub struct MunicipalityNetwork {
 /// One allowed destination.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 pub struct EgressRule {
-    /// Destination range, e.g. 192.0.2.10/32.
+    /// Destination range, e.g. 192.0.2.10/32: at most a /16 (IPv4) or a /48 (IPv6), so that
+    /// no rule undoes deny-by-default.
     #[x_kube(validation = Rule::new("isCIDR(self)").message("egress cidr must be a CIDR such as 192.0.2.10/32"))]
+    #[x_kube(validation = Rule::new(
+        "!isCIDR(self) || cidr(self).prefixLength() >= (cidr(self).ip().family() == 4 ? 16 : 48)"
+    ).message(
+        "egress cidr is wider than a /16 (IPv4) or /48 (IPv6): 0.0.0.0/0 and other broad ranges would open the town hall to the internet and undo deny-by-default; list the destinations it needs, such as 192.0.2.10/32"
+    ))]
     #[schemars(length(max = 43))]
     pub cidr: String,
     /// TCP ports; all ports when empty.
@@ -228,9 +234,11 @@ pub struct MunicipalityStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertificateStatus>,
 
-    /// Standard conditions: `Valid` (the spec can be honoured), `Isolated` (namespace, quota,
-    /// limits, network policies and roles are in place), `CertificateReady` and `Ready`.
+    /// Standard conditions, one per part of the tenant: `Valid` (the spec can be honoured),
+    /// `Isolated` (namespace, quota, limits, network policies and roles are in place),
+    /// `CertificateReady`, and `Ready`, their sum. A list keyed by type: each writer owns its types.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }
 

@@ -190,7 +190,9 @@ pub struct ProvinceStatus {
     /// How many of them are Ready.
     #[serde(default)]
     pub ready: i32,
-    /// `TenantsReady`: every Municipality of the province is Ready.
+    /// `CAReady`: the province's CA is in place; `TenantsReady`: every Municipality of the
+    /// province is Ready. A list keyed by type: each writer owns its types.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
 }

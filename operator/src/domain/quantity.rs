@@ -46,9 +46,23 @@ pub fn parse_milli(q: &str) -> Option<i128> {
     Some(if negative { -milli } else { milli })
 }
 
+/// Whether two spellings are the same quantity ("1000m" and "1", "0.5Gi" and "512Mi").
+pub fn same(a: &str, b: &str) -> bool {
+    a == b || matches!((parse_milli(a), parse_milli(b)), (Some(x), Some(y)) if x == y)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_milli;
+    use super::{parse_milli, same};
+
+    #[test]
+    fn spellings_of_one_value_are_the_same() {
+        assert!(same("1000m", "1"));
+        assert!(same("0.5Gi", "512Mi"));
+        assert!(same("1e3", "1k"));
+        assert!(!same("1", "1.5"));
+        assert!(!same("abc", "abd"));
+    }
 
     #[test]
     fn parses_what_quotas_use() {

@@ -4,12 +4,36 @@
 
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject as RbacSubject};
 
+use super::{Component, Context, Part, labels};
 use crate::api::v1alpha1::{Subject, SubjectKind};
-use crate::labels;
-use crate::tenant::ValidTenant;
+use crate::domain::ValidTenant;
 
 pub const ADMIN: &str = "tenant-admin";
 pub const AUDITOR: &str = "tenant-auditor";
+
+pub struct Roles;
+
+impl Component for Roles {
+    type Kind = Role;
+    const PART: Part = Part::Isolation;
+    const NAMES: &'static [&'static str] = &[ADMIN, AUDITOR];
+
+    fn build(tenant: &ValidTenant, _: &Context<'_>) -> Vec<Role> {
+        build_roles(tenant)
+    }
+}
+
+pub struct RoleBindings;
+
+impl Component for RoleBindings {
+    type Kind = RoleBinding;
+    const PART: Part = Part::Isolation;
+    const NAMES: &'static [&'static str] = &["tenant-admins", "tenant-auditors"];
+
+    fn build(tenant: &ValidTenant, _: &Context<'_>) -> Vec<RoleBinding> {
+        build_bindings(tenant)
+    }
+}
 
 const READ: &[&str] = &["get", "list", "watch"];
 const WRITE: &[&str] = &["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
@@ -99,7 +123,7 @@ pub fn build_bindings(tenant: &ValidTenant) -> Vec<RoleBinding> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tenant::tests::*;
+    use crate::testing::{municipality, valid};
 
     #[test]
     fn no_wildcards_and_auditors_only_read() {
@@ -143,5 +167,8 @@ mod tests {
         let subject = &admins.subjects.as_ref().unwrap()[0];
         assert_eq!((subject.kind.as_str(), subject.name.as_str()), ("Group", "oidc:leon-admins"));
         assert!(bindings[1].subjects.as_ref().unwrap().is_empty());
+        for b in &bindings {
+            assert!(RoleBindings::NAMES.contains(&b.metadata.name.as_deref().unwrap()));
+        }
     }
 }

@@ -10,8 +10,28 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use crate::labels;
-use crate::tenant::ValidTenant;
+use super::{Component, Context, Part, labels};
+use crate::domain::ValidTenant;
+
+pub struct NetworkPolicies;
+
+impl Component for NetworkPolicies {
+    type Kind = NetworkPolicy;
+    const PART: Part = Part::Isolation;
+    const NAMES: &'static [&'static str] = &[
+        "deny-all",
+        "allow-dns",
+        "allow-same-namespace",
+        "allow-from-ingress",
+        "allow-from-monitoring",
+        "allow-sara",
+        "allow-egress",
+    ];
+
+    fn build(tenant: &ValidTenant, _: &Context<'_>) -> Vec<NetworkPolicy> {
+        build(tenant)
+    }
+}
 
 /// Every NetworkPolicy the tenant should have, by name.
 pub fn build(tenant: &ValidTenant) -> Vec<NetworkPolicy> {
@@ -81,19 +101,21 @@ fn policy(
         metadata: labels::metadata(tenant, name, Some(tenant.namespace()), "network-policy"),
         spec: Some(NetworkPolicySpec {
             pod_selector: Some(LabelSelector::default()),
-            ingress: (!ingress.is_empty()).then_some(ingress),
-            egress: (!egress.is_empty()).then_some(egress),
+            // Always declared, empty included: a rule that anyone else adds (which would open
+            // the tenant) differs from what concejo declares and is taken back.
+            ingress: Some(ingress),
+            egress: Some(egress),
             policy_types: Some(types.iter().map(|t| t.to_string()).collect()),
         }),
     }
 }
 
 fn ingress(from: Vec<NetworkPolicyPeer>) -> NetworkPolicyIngressRule {
-    NetworkPolicyIngressRule { from: Some(from), ports: None }
+    NetworkPolicyIngressRule { from: Some(from), ports: Some(vec![]) }
 }
 
 fn egress(to: Vec<NetworkPolicyPeer>, ports: Vec<NetworkPolicyPort>) -> NetworkPolicyEgressRule {
-    NetworkPolicyEgressRule { to: Some(to), ports: (!ports.is_empty()).then_some(ports) }
+    NetworkPolicyEgressRule { to: Some(to), ports: Some(ports) }
 }
 
 fn same_namespace() -> NetworkPolicyPeer {
@@ -120,7 +142,7 @@ fn dns_ports() -> Vec<NetworkPolicyPort> {
 mod tests {
     use super::*;
     use crate::api::v1alpha1::{EgressRule, Sara};
-    use crate::tenant::tests::*;
+    use crate::testing::{municipality, valid};
 
     fn names(policies: &[NetworkPolicy]) -> Vec<&str> {
         policies.iter().map(|p| p.metadata.name.as_deref().unwrap()).collect()
@@ -132,7 +154,7 @@ mod tests {
         assert_eq!(names(&policies), ["deny-all", "allow-dns", "allow-same-namespace"]);
         let deny = policies[0].spec.as_ref().unwrap();
         assert_eq!(deny.pod_selector, Some(LabelSelector::default()));
-        assert!(deny.ingress.is_none() && deny.egress.is_none());
+        assert_eq!((deny.ingress.as_deref(), deny.egress.as_deref()), (Some(&[][..]), Some(&[][..])));
         assert_eq!(deny.policy_types.as_deref(), Some(&["Ingress".to_owned(), "Egress".to_owned()][..]));
     }
 
@@ -164,5 +186,17 @@ mod tests {
         assert_eq!(sara[1].to.as_ref().unwrap()[0].ip_block.as_ref().unwrap().cidr, "10.252.0.53/32");
         let egress = &policies[6].spec.as_ref().unwrap().egress.as_ref().unwrap()[0];
         assert_eq!(egress.ports.as_ref().unwrap()[0].port, Some(IntOrString::Int(443)));
+        for p in &policies {
+            assert!(NetworkPolicies::NAMES.contains(&p.metadata.name.as_deref().unwrap()));
+        }
+    }
+
+    #[test]
+    fn a_rule_without_ports_declares_none() {
+        let mut tenant = valid(&municipality("ponferrada", "24115"));
+        tenant.network.egress = vec![EgressRule { cidr: "192.0.2.10/32".into(), ports: vec![] }];
+        let policies = build(&tenant);
+        let rule = &policies.last().unwrap().spec.as_ref().unwrap().egress.as_ref().unwrap()[0];
+        assert_eq!(rule.ports.as_deref(), Some(&[][..]), "ports must be declared empty, not left out");
     }
 }

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use kube::api::ObjectMeta;
 
-use crate::tenant::ValidTenant;
+use crate::domain::ValidTenant;
 
 /// The one field manager for every server-side apply concejo makes.
 pub const FIELD_MANAGER: &str = "concejo";
@@ -20,6 +20,13 @@ pub const PROVINCE: &str = "concejo.dev/province";
 pub const ENS_CATEGORY: &str = "concejo.dev/ens-category";
 /// On a namespace whose Municipality was deleted with `deletionPolicy: Retain`.
 pub const RETAINED_ANNOTATION: &str = "concejo.dev/retained";
+/// On every applied object: a hash of what concejo declared. A changed hash means the
+/// declaration changed, so the object is applied again and server-side apply removes the fields
+/// concejo no longer declares.
+pub const APPLIED_ANNOTATION: &str = "concejo.dev/applied";
+/// On the tenant namespace: the last valid tenant (JSON), which concejo keeps enforcing while a
+/// later edit of the Municipality is invalid.
+pub const ENFORCED_ANNOTATION: &str = "concejo.dev/enforced";
 
 /// Value of `app.kubernetes.io/managed-by` and `app.kubernetes.io/name` on managed objects.
 pub const MANAGER: &str = "concejo";

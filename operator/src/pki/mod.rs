@@ -1,6 +1,9 @@
-//! The provincial PKI: a root CA and a name-constrained intermediate per Province, and a TLS
-//! certificate per tenant. Everything takes the current time as an argument (tests inject a
-//! clock); keys are generated here and never logged (`Debug` of [`Authority`] hides them).
+//! The provincial PKI: a root CA and a name-constrained intermediate per Province ([`ca`]), and a
+//! TLS certificate per tenant ([`tls`]). Everything takes the current time as an argument (tests
+//! inject a clock); keys are generated here and never logged (`Debug` of [`Authority`] hides them).
+
+pub mod ca;
+pub mod tls;
 
 use std::fmt;
 
@@ -84,17 +87,6 @@ impl CertInfo {
     pub fn permits(&self, host: &str) -> bool {
         self.permitted.iter().any(|p| host == p || host.ends_with(&format!(".{p}")))
     }
-}
-
-/// A deterministic fraction in [0, 1) from a tenant's name, to spread renewals.
-pub fn jitter(key: &str) -> f64 {
-    // FNV-1a: stable across releases, unlike the standard library's hasher.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in key.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x100000001b3);
-    }
-    (h % 10_000) as f64 / 10_000.0
 }
 
 fn at(unix: i64) -> OffsetDateTime {
@@ -270,6 +262,36 @@ pub fn split_bundle(pem: &str) -> Vec<String> {
     out
 }
 
+/// Whether `key_pem` is the private key of the first certificate of `cert_pem`.
+pub fn key_matches(cert_pem: &str, key_pem: &str) -> bool {
+    let (Ok(der), Ok(key)) = (first_der(cert_pem), KeyPair::from_pem(key_pem)) else { return false };
+    X509Certificate::from_der(&der)
+        .is_ok_and(|(_, cert)| *cert.public_key().subject_public_key.data == *key.public_key_raw())
+}
+
+/// Whether the first certificate of `chain_pem` is signed by the second, and the second by one
+/// of the certificates of `trusted_pem` (signatures checked, not only names).
+pub fn chain_verifies(chain_pem: &str, trusted_pem: &str) -> bool {
+    let ders: Vec<Vec<u8>> = split_bundle(chain_pem).iter().filter_map(|p| first_der(p).ok()).collect();
+    let roots: Vec<Vec<u8>> = split_bundle(trusted_pem).iter().filter_map(|p| first_der(p).ok()).collect();
+    let [leaf, intermediate, ..] = ders.as_slice() else { return false };
+    let (Ok((_, leaf)), Ok((_, intermediate))) =
+        (X509Certificate::from_der(leaf), X509Certificate::from_der(intermediate))
+    else {
+        return false;
+    };
+    leaf.verify_signature(Some(intermediate.public_key())).is_ok()
+        && roots.iter().any(|root| {
+            X509Certificate::from_der(root)
+                .is_ok_and(|(_, root)| intermediate.verify_signature(Some(root.public_key())).is_ok())
+        })
+}
+
+/// Unix seconds as RFC 3339, as status fields and annotations show times.
+pub fn rfc3339(unix: i64) -> String {
+    k8s_openapi::jiff::Timestamp::from_second(unix).map(|t| t.to_string()).unwrap_or_default()
+}
+
 fn first_der(pem: &str) -> Result<Vec<u8>, PkiError> {
     let block = ::pem::parse(pem.as_bytes()).map_err(|e| PkiError::Parse(e.to_string()))?;
     Ok(block.into_contents())
@@ -336,8 +358,28 @@ mod tests {
         assert_eq!(info.renewal_time(0.0), 60 * DAY);
         assert_eq!(info.renewal_time(1.0), 60 * DAY - 90 * DAY / 20);
         let spread: std::collections::HashSet<i64> =
-            (0..211).map(|i| info.renewal_time(jitter(&format!("muni-{i}")))).collect();
+            (0..211).map(|i| info.renewal_time(crate::domain::hash::fraction(&format!("muni-{i}")))).collect();
         assert!(spread.len() > 190, "renewals of 211 tenants fall on only {} distinct seconds", spread.len());
+    }
+
+    #[test]
+    fn keys_and_chains_are_checked_by_signature() {
+        let root = new_root("leon", KeyAlgorithm::EcdsaP256, NOW, 3650 * DAY).unwrap();
+        let permitted = hosts(&["nube.dipuleon.es"]);
+        let inter = new_intermediate(&root, "leon", &permitted, KeyAlgorithm::EcdsaP256, NOW, 365 * DAY).unwrap();
+        let leaf = issue_leaf(&inter, &hosts(&["a.nube.dipuleon.es"]), KeyAlgorithm::EcdsaP256, NOW, DAY).unwrap();
+        let other = issue_leaf(&inter, &hosts(&["b.nube.dipuleon.es"]), KeyAlgorithm::EcdsaP256, NOW, DAY).unwrap();
+        assert!(key_matches(&leaf.cert_pem, &leaf.key_pem));
+        assert!(!key_matches(&leaf.cert_pem, &other.key_pem), "a valid key of another certificate");
+        assert!(!key_matches(&leaf.cert_pem, "garbage"));
+        assert!(chain_verifies(&leaf.cert_pem, &root.cert_pem));
+        // An intermediate with the same name but another key (a forgery): names match, signatures do not.
+        let forged = new_intermediate(&root, "leon", &permitted, KeyAlgorithm::EcdsaP256, NOW, 365 * DAY).unwrap();
+        let leaf_cert = &split_bundle(&leaf.cert_pem)[0];
+        assert!(!chain_verifies(&format!("{leaf_cert}{}", forged.cert_pem), &root.cert_pem));
+        let stranger = new_root("leon", KeyAlgorithm::EcdsaP256, NOW, 3650 * DAY).unwrap();
+        assert!(!chain_verifies(&leaf.cert_pem, &stranger.cert_pem), "a root with the same name but another key");
+        assert!(!chain_verifies(leaf_cert, &root.cert_pem), "no intermediate");
     }
 
     #[test]

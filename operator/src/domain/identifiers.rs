@@ -26,8 +26,8 @@ impl RegisteredMunicipality {
     }
 }
 
-const REGISTER_CSV: &str = include_str!("../data/municipalities.csv");
-const PROVINCES_CSV: &str = include_str!("../data/provinces.csv");
+const REGISTER_CSV: &str = include_str!("../../data/municipalities.csv");
+const PROVINCES_CSV: &str = include_str!("../../data/provinces.csv");
 
 /// Every municipality by INE code, parsed once from the embedded register.
 pub static REGISTER: LazyLock<HashMap<&'static str, RegisteredMunicipality>> = LazyLock::new(|| {

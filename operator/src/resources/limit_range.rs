@@ -5,10 +5,22 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{LimitRange, LimitRangeItem, LimitRangeSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use crate::labels;
-use crate::tenant::ValidTenant;
+use super::{Component, Context, Part, labels};
+use crate::domain::ValidTenant;
 
 pub const NAME: &str = "tenant-limits";
+
+pub struct TenantLimits;
+
+impl Component for TenantLimits {
+    type Kind = LimitRange;
+    const PART: Part = Part::Isolation;
+    const NAMES: &'static [&'static str] = &[NAME];
+
+    fn build(tenant: &ValidTenant, _: &Context<'_>) -> Vec<LimitRange> {
+        vec![build(tenant)]
+    }
+}
 
 pub fn build(tenant: &ValidTenant) -> LimitRange {
     let l = &tenant.plan.limit_range;
@@ -32,7 +44,7 @@ pub fn build(tenant: &ValidTenant) -> LimitRange {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::tenant::tests::*;
+    use crate::testing::{municipality, valid};
 
     #[test]
     fn containers_get_the_plan_defaults_and_ceilings() {

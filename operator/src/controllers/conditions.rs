@@ -1,4 +1,6 @@
 //! `metav1.Condition` bookkeeping: a transition time that moves only when the status flips.
+//! `status.conditions` is a list keyed by type: each writer (field manager) owns its types and
+//! leaves the others alone.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
@@ -50,6 +52,11 @@ pub fn merge(previous: &[Condition], desired: &[Desired], generation: Option<i64
             }
         })
         .collect()
+}
+
+/// The conditions of these types only (what one writer owns).
+pub fn only(conditions: &[Condition], types: &[&str]) -> Vec<Condition> {
+    conditions.iter().filter(|c| types.contains(&c.type_.as_str())).cloned().collect()
 }
 
 /// Whether the condition of this type is present and True.

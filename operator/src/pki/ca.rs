@@ -1,15 +1,11 @@
 //! The CA of one Province, kept in Secret `concejo-ca-<province>` of the operator's namespace:
 //! deciding when to create or rotate the root and the intermediate. Pure; time is passed in.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::ObjectMeta;
 use serde::{Deserialize, Serialize};
 
 use crate::api::v1alpha1::KeyAlgorithm;
-use crate::labels;
+use crate::domain::duration;
 use crate::pki::{self, Authority, PkiError};
 
 /// Name of the Secret holding a province's CA.
@@ -37,15 +33,16 @@ impl Settings {
         root_lifetime: 3650 * DAY,
     };
 
-    /// A Province's settings; a duration that does not parse (the API server already refuses
-    /// those) falls back to its default.
+    /// A Province's settings. The durations are Go durations, as the API server's CEL rules
+    /// check them; one that still does not parse falls back to its default.
     pub fn of(pki: &crate::api::v1alpha1::ProvincePki) -> Settings {
         let d = Settings::DEFAULTS;
+        let seconds = |s: &str, default| duration::parse_seconds(s).unwrap_or(default);
         Settings {
             algorithm: pki.key_algorithm,
-            leaf_lifetime: parse_duration(&pki.certificate_duration).unwrap_or(d.leaf_lifetime),
-            intermediate_lifetime: parse_duration(&pki.intermediate_duration).unwrap_or(d.intermediate_lifetime),
-            root_lifetime: parse_duration(&pki.root_duration).unwrap_or(d.root_lifetime),
+            leaf_lifetime: seconds(&pki.certificate_duration, d.leaf_lifetime),
+            intermediate_lifetime: seconds(&pki.intermediate_duration, d.intermediate_lifetime),
+            root_lifetime: seconds(&pki.root_duration, d.root_lifetime),
         }
     }
 }
@@ -80,61 +77,47 @@ impl CaState {
         bundle
     }
 
-    /// Reads the state back from its Secret (None if missing or unreadable). A root brought by
-    /// the Diputación has no key here: pass it as `byo_root` where the root must sign.
-    pub fn from_secret(secret: &Secret, byo_root: Option<&Authority>) -> Option<Self> {
-        let data = secret.data.as_ref()?;
-        let text = |k: &str| data.get(k).and_then(|v| String::from_utf8(v.0.clone()).ok());
-        let stored_key = text("root.key");
+    /// Reads the state back from its Secret. A root brought by the Diputación has no key here:
+    /// pass it as `byo_root` where the root must sign. An error says what is unreadable: the
+    /// caller must then stop (a Secret that exists but cannot be read is never replaced by a
+    /// new CA, which would re-issue every tenant and drop the old root from their trust).
+    pub fn from_secret(secret: &Secret, byo_root: Option<&Authority>) -> Result<Self, String> {
+        let data = secret.data.as_ref().ok_or("it has no data")?;
+        let text = |k: &str| {
+            data.get(k).and_then(|v| String::from_utf8(v.0.clone()).ok()).ok_or_else(|| format!("{k} is missing"))
+        };
+        let stored_key = text("root.key").ok();
         let root_generated = stored_key.is_some();
         let key_pem = stored_key.or_else(|| byo_root.map(|r| r.key_pem.clone())).unwrap_or_default();
         let root = Authority { cert_pem: text("root.crt")?, key_pem };
-        Some(CaState {
+        let intermediate = Authority { cert_pem: text("intermediate.crt")?, key_pem: text("intermediate.key")? };
+        for (key, pem) in [("root.crt", &root.cert_pem), ("intermediate.crt", &intermediate.cert_pem)] {
+            pki::inspect(pem).map_err(|e| format!("{key} is not a certificate ({e})"))?;
+        }
+        if root_generated && !pki::key_matches(&root.cert_pem, &root.key_pem) {
+            return Err("root.key does not match root.crt".into());
+        }
+        if !pki::key_matches(&intermediate.cert_pem, &intermediate.key_pem) {
+            return Err("intermediate.key does not match intermediate.crt".into());
+        }
+        let retired = match data.get("retired-roots.json") {
+            None => vec![],
+            Some(json) => serde_json::from_slice(&json.0).map_err(|e| format!("retired-roots.json: {e}"))?,
+        };
+        Ok(CaState {
             root,
             root_generated,
-            intermediate: Authority { cert_pem: text("intermediate.crt")?, key_pem: text("intermediate.key")? },
-            retired: text("retired-roots.json").and_then(|j| serde_json::from_str(&j).ok()).unwrap_or_default(),
+            intermediate,
+            retired,
             rotation_token: secret.metadata.annotations.as_ref().and_then(|a| a.get(ROTATION_HANDLED)).cloned(),
         })
-    }
-
-    /// The Secret that stores this state (the root key only when concejo generated the root).
-    pub fn to_secret(&self, province: &str, ine_code: &str, namespace: &str) -> Secret {
-        let mut data = BTreeMap::new();
-        let mut put = |k: &str, v: &str| {
-            data.insert(k.to_owned(), ByteString(v.as_bytes().to_vec()));
-        };
-        put("root.crt", &self.root.cert_pem);
-        if self.root_generated {
-            put("root.key", &self.root.key_pem);
-        }
-        put("intermediate.crt", &self.intermediate.cert_pem);
-        put("intermediate.key", &self.intermediate.key_pem);
-        put("ca.crt", &self.trust_bundle());
-        put("retired-roots.json", &serde_json::to_string(&self.retired).unwrap_or_else(|_| "[]".into()));
-        let mut l = labels::for_tenant(province, ine_code, province, "ca");
-        l.remove(labels::INSTANCE);
-        Secret {
-            metadata: ObjectMeta {
-                name: Some(secret_name(province)),
-                namespace: Some(namespace.to_owned()),
-                labels: Some(l),
-                annotations: self
-                    .rotation_token
-                    .as_ref()
-                    .map(|t| BTreeMap::from([(ROTATION_HANDLED.to_owned(), t.clone())])),
-                ..Default::default()
-            },
-            type_: Some("Opaque".into()),
-            data: Some(data),
-            ..Default::default()
-        }
     }
 }
 
 /// On a Province: set to a new value to introduce a new root now (e.g. after a compromise).
 pub const ROTATE_ROOT_ANNOTATION: &str = "concejo.dev/rotate-root";
-const ROTATION_HANDLED: &str = "concejo.dev/rotate-root-handled";
+/// On the CA Secret: the last `concejo.dev/rotate-root` value acted upon.
+pub const ROTATION_HANDLED: &str = "concejo.dev/rotate-root-handled";
 
 /// What changed, for Events.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -243,34 +226,6 @@ pub fn reconcile(
     Ok((CaState { root, root_generated: byo_root.is_none(), intermediate, retired, rotation_token: token }, changes))
 }
 
-/// Seconds in a duration such as "2160h", "90m", "1h30m", "45s".
-pub fn parse_duration(s: &str) -> Option<i64> {
-    let mut total = 0i64;
-    let mut number = String::new();
-    let mut chars = s.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c.is_ascii_digit() {
-            number.push(c);
-            continue;
-        }
-        let n: i64 = number.parse().ok()?;
-        number.clear();
-        let unit = match c {
-            'h' => 3600,
-            's' => 1,
-            'm' if chars.peek() == Some(&'s') => {
-                chars.next();
-                total += n / 1000;
-                continue;
-            }
-            'm' => 60,
-            _ => return None,
-        };
-        total += n * unit;
-    }
-    (number.is_empty() && total > 0).then_some(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,13 +243,9 @@ mod tests {
     }
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("2160h"), Some(90 * DAY));
-        assert_eq!(parse_duration("1h30m"), Some(5400));
-        assert_eq!(parse_duration("45s"), Some(45));
-        assert_eq!(parse_duration("1500ms"), Some(1));
-        assert_eq!(parse_duration("90d"), None);
-        assert_eq!(parse_duration("12"), None);
+    fn fractional_durations_are_honoured() {
+        let pki = crate::api::v1alpha1::ProvincePki { certificate_duration: "1.5h".into(), ..Default::default() };
+        assert_eq!(Settings::of(&pki).leaf_lifetime, 5400);
     }
 
     #[test]
@@ -305,9 +256,6 @@ mod tests {
             reconcile(Some(ca.clone()), None, "leon", &permitted(), SETTINGS, None, T0 + DAY).unwrap();
         assert!(changes.is_empty(), "{changes:?}");
         assert_eq!(again, ca);
-        // The Secret round-trips.
-        let back = CaState::from_secret(&ca.to_secret("leon", "24", "concejo-system"), None).unwrap();
-        assert_eq!(back, ca);
     }
 
     #[test]
@@ -361,8 +309,7 @@ mod tests {
         let (ca, changes) = reconcile(None, Some(&brought), "leon", &permitted(), SETTINGS, None, T0).unwrap();
         assert_eq!(changes, [Change::IntermediateIssued("created")]);
         assert_eq!(ca.root, brought);
-        let secret = ca.to_secret("leon", "24", "ns");
-        assert!(!secret.data.unwrap().contains_key("root.key"));
+        assert!(!ca.root_generated, "a brought root is never stored with its key");
         // A new brought root is a rotation with overlap.
         let newer = pki::new_root("leon", KeyAlgorithm::EcdsaP256, T0 + DAY, 3650 * DAY).unwrap();
         let (ca2, changes) = reconcile(Some(ca), Some(&newer), "leon", &permitted(), SETTINGS, None, T0 + DAY).unwrap();

@@ -1,0 +1,74 @@
+//! The command line: `run` (the operator), `crds` (the CRD YAML), `generate` (Municipality
+//! objects for a whole province from the INE register).
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+
+use crate::runtime::start::{self, RunArgs};
+
+#[derive(Parser)]
+#[command(version, about = "Kubernetes operator that turns each town hall into an isolated tenant")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the operator against the cluster of $KUBECONFIG (or the in-cluster service account).
+    Run(RunArgs),
+    /// Print the CustomResourceDefinitions as YAML, or write one file per CRD into a folder.
+    Crds {
+        /// Write `<name>.yaml` files into this folder instead of printing.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// Print objects generated from the embedded INE register.
+    #[command(subcommand)]
+    Generate(Generate),
+}
+
+#[derive(Subcommand)]
+enum Generate {
+    /// One Municipality for every municipality of a province, with real INE and DIR3 codes.
+    Municipalities {
+        /// Two-digit INE province code, e.g. 24 for León.
+        #[arg(long)]
+        province_code: String,
+        /// Name of the Province object they belong to.
+        #[arg(long)]
+        province: String,
+    },
+}
+
+/// Parses the command line and runs the command.
+pub async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Crds { out_dir } => crds(out_dir),
+        Command::Generate(Generate::Municipalities { province_code, province }) => {
+            let yaml = crate::generate::municipalities_yaml(&province_code, &province).with_context(|| {
+                format!("{province_code:?} is not an INE province code (\"01\" to \"52\", e.g. 24 for León)")
+            })?;
+            print!("{yaml}");
+            Ok(())
+        }
+        Command::Run(args) => start::run(args).await,
+    }
+}
+
+fn crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    for crd in crate::crds::all() {
+        let yaml = crate::crds::to_yaml(&crd)?;
+        match &out_dir {
+            Some(dir) => {
+                let path = dir.join(crate::crds::file_name(&crd));
+                std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("wrote {}", path.display());
+            }
+            None => print!("---\n{yaml}"),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,263 @@
+//! The controllers and their wiring. Every watch is started once and shared: one Municipality
+//! cache (with the [`Index`] kept from the same events) serves both controllers; each managed
+//! kind has one cache (`runtime::kinds`). Watches map their significant changes to the objects to
+//! reconcile and send them to the controllers' queues.
+
+pub mod conditions;
+pub mod municipality;
+pub mod province;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use futures::channel::mpsc::{UnboundedSender, unbounded};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::runtime::controller::{Config as ControllerConfig, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::{Client, Resource, ResourceExt};
+use tracing::{info, warn};
+
+use crate::api::v1alpha1::{Municipality, Province, ServicePlan};
+use crate::index::Index;
+use crate::resources::{Kind, admission, ca_secret, labels};
+use crate::runtime::events::Events;
+use crate::runtime::kinds;
+use crate::runtime::metrics::Metrics;
+use crate::runtime::ssa;
+use crate::runtime::watches::{self, Changes};
+
+/// Settings of the controllers.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// How many Municipalities are reconciled at once.
+    pub concurrency: u16,
+    /// Names this replica in Events (`reportingInstance`).
+    pub instance: Option<String>,
+    /// The operator's own namespace: the provinces' CA Secrets live there, and nowhere else.
+    pub namespace: String,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { concurrency: 16, instance: None, namespace: "default".into() }
+    }
+}
+
+/// How long a change waits for more changes of the same object before its reconcile starts: the
+/// burst of watch events one apply causes becomes one reconcile.
+const DEBOUNCE: Duration = Duration::from_millis(500);
+
+fn send<K: Resource<DynamicType = ()>>(queue: &UnboundedSender<ObjectRef<K>>, name: &str) {
+    // Only fails when the controller has stopped (shutting down).
+    let _ = queue.unbounded_send(ObjectRef::new(name));
+}
+
+/// Runs the Municipality and Province controllers until `shutdown` resolves. `on_synced` is
+/// called once every watch cache has its first full list.
+pub async fn run(
+    client: Client,
+    settings: Settings,
+    metrics: Arc<Metrics>,
+    on_synced: impl FnOnce() + Send + 'static,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let index = Arc::new(Index::default());
+    let (tenant_queue, tenants_due) = unbounded::<ObjectRef<Municipality>>();
+    let (province_queue, provinces_due) = unbounded::<ObjectRef<Province>>();
+    let all = watcher::Config::default;
+
+    // Municipalities: the index first, then the tenants whose claims it says were affected,
+    // the Municipality itself when its spec, labels, annotations or deletion changed, and its
+    // Province (which counts it) on any change.
+    let municipalities = {
+        let (index, tenants, provinces) = (index.clone(), tenant_queue.clone(), province_queue.clone());
+        let mut changed = Changes::new(watches::generation::<Municipality>);
+        watches::spawn(
+            Api::<Municipality>::all(client.clone()),
+            all(),
+            |_| true,
+            move |event| {
+                for rival in index.apply(event) {
+                    send(&tenants, &rival);
+                }
+                if let Some(m) = changed.of(event) {
+                    send(&tenants, &m.name_any());
+                }
+                if let Event::Apply(m) | Event::InitApply(m) | Event::Delete(m) = event {
+                    send(&provinces, &m.spec.province);
+                }
+            },
+        )
+    };
+    metrics.observe_tenants(municipalities.clone());
+
+    // A Province's spec re-renders its tenants; its status does not.
+    let provinces = {
+        let (index, tenants, provinces) = (index.clone(), tenant_queue.clone(), province_queue.clone());
+        let mut changed = Changes::new(watches::generation::<Province>);
+        watches::spawn(
+            Api::<Province>::all(client.clone()),
+            all(),
+            |_| true,
+            move |event| {
+                if let Some(p) = changed.of(event) {
+                    send(&provinces, &p.name_any());
+                    for tenant in index.of_province(&p.name_any()) {
+                        send(&tenants, &tenant);
+                    }
+                }
+            },
+        )
+    };
+
+    // A ServicePlan re-sizes the tenants on it.
+    let plans = {
+        let (index, tenants, provinces) = (index.clone(), tenant_queue.clone(), provinces.clone());
+        let mut changed = Changes::new(watches::content::<ServicePlan>);
+        watches::spawn(
+            Api::<ServicePlan>::all(client.clone()),
+            all(),
+            |_| true,
+            move |event| {
+                if let Some(plan) = changed.of(event) {
+                    let name = plan.name_any();
+                    let defaulting: Vec<String> = provinces
+                        .state()
+                        .iter()
+                        .filter(|p| p.spec.default_plan.as_deref() == Some(name.as_str()))
+                        .map(|p| p.name_any())
+                        .collect();
+                    for tenant in index.on_plan(&name, &defaulting) {
+                        send(&tenants, &tenant);
+                    }
+                }
+            },
+        )
+    };
+
+    // A province's CA Secret: the province keeps it in place; its tenants are re-issued or re-trusted.
+    let ca_secrets = {
+        let (index, tenants, provinces) = (index.clone(), tenant_queue.clone(), province_queue.clone());
+        let mut changed = Changes::new(watches::content::<Secret>);
+        let selector = format!("{},{}={}", labels::managed_selector(), labels::COMPONENT, ca_secret::COMPONENT);
+        let is_ca = |s: &Secret| s.labels().get(labels::PROVINCE).is_some_and(|p| s.name_any() == ca_secret::name(p));
+        let api = Api::<Secret>::namespaced(client.clone(), &settings.namespace);
+        watches::spawn(api, all().labels(&selector), is_ca, move |event| {
+            if let Some(secret) = changed.of(event) {
+                let province = secret.labels().get(labels::PROVINCE).cloned().unwrap_or_default();
+                send(&provinces, &province);
+                for tenant in index.of_province(&province) {
+                    send(&tenants, &tenant);
+                }
+            }
+        })
+    };
+
+    // Every managed kind, derived from the components.
+    let caches = kinds::start(&client, index.clone(), tenant_queue.clone());
+
+    // What the API server enforces in every tenant namespace.
+    match (admission::policy(), admission::binding()) {
+        (Ok(policy), Ok(binding)) => {
+            keep_in_place(&client, policy, metrics.clone());
+            keep_in_place(&client, binding, metrics.clone());
+        }
+        (Err(e), _) | (_, Err(e)) => warn!(%e, "the tenant admission policy could not be built"),
+    }
+
+    let synced_caches = (municipalities.clone(), provinces.clone(), plans.clone(), ca_secrets.clone(), caches.clone());
+    tokio::spawn(async move {
+        let (m, p, s, c, k) = synced_caches;
+        watches::synced(&m).await;
+        watches::synced(&p).await;
+        watches::synced(&s).await;
+        watches::synced(&c).await;
+        k.synced().await;
+        info!(tenants = m.state().len(), objects = k.objects(), "watch caches synced");
+        on_synced();
+    });
+
+    let events = Arc::new(Events::new(client.clone(), settings.instance.clone()));
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let tenant_context = Arc::new(municipality::Context {
+        client: client.clone(),
+        municipalities: municipalities.clone(),
+        provinces: provinces.clone(),
+        plans,
+        ca_secrets,
+        caches,
+        index: index.clone(),
+        namespace: settings.namespace.clone(),
+        metrics: metrics.clone(),
+        events: events.clone(),
+        failures: Mutex::new(HashMap::new()),
+    });
+    let tenants = Controller::for_stream(
+        futures::stream::pending::<Result<Municipality, watcher::Error>>(),
+        municipalities.clone(),
+    )
+    .with_config(ControllerConfig::default().concurrency(settings.concurrency).debounce(DEBOUNCE))
+    .reconcile_on(tenants_due)
+    .graceful_shutdown_on(stopped(shutdown_rx.clone()))
+    .run(municipality::reconcile, municipality::error_policy, tenant_context)
+    .for_each(|_| std::future::ready(()));
+
+    let province_context = Arc::new(province::Context {
+        client: client.clone(),
+        municipalities,
+        index,
+        metrics,
+        events,
+        namespace: settings.namespace.clone(),
+    });
+    let provinces = Controller::for_stream(futures::stream::pending::<Result<Province, watcher::Error>>(), provinces)
+        .with_config(ControllerConfig::default().debounce(DEBOUNCE))
+        .reconcile_on(provinces_due)
+        .graceful_shutdown_on(stopped(shutdown_rx))
+        .run(province::reconcile, province::error_policy, province_context)
+        .for_each(|_| std::future::ready(()));
+
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = shutdown_tx.send(true);
+    });
+    futures::join!(tenants, provinces);
+}
+
+/// Keeps one cluster-scoped object as declared: applied when missing or changed by anyone else.
+fn keep_in_place<K: Kind>(client: &Client, desired: K, metrics: Arc<Metrics>) {
+    let name = desired.name_any();
+    let api = Api::<K>::all(client.clone());
+    let (due, mut check) = unbounded::<()>();
+    let config = watcher::Config::default().fields(&format!("metadata.name={name}"));
+    let store: Store<K> = watches::spawn(
+        api.clone(),
+        config,
+        |_| true,
+        move |event| {
+            if matches!(event, Event::Apply(_) | Event::Delete(_) | Event::InitDone) {
+                let _ = due.unbounded_send(());
+            }
+        },
+    );
+    tokio::spawn(async move {
+        while check.next().await.is_some() {
+            let live = store.get(&ObjectRef::new(&name)).and_then(|o| serde_json::to_value(&*o).ok());
+            let declared = serde_json::to_value(&desired).unwrap_or_default();
+            if live.is_some_and(|l| ssa::contains(&l, &declared)) {
+                continue;
+            }
+            if let Err(e) = ssa::apply(&api, &desired, &metrics).await {
+                warn!(%e, kind = %K::kind(&()), %name, "could not apply; tried again at its next change");
+            }
+        }
+    });
+}

@@ -1,0 +1,51 @@
+//! Step 5: apply one part of the tenant (server-side apply, only what differs, in order), then
+//! delete what the part's components may own under a name they no longer want.
+
+use tracing::info;
+
+use super::Context;
+use super::status::Part;
+use crate::resources::{self, Desired};
+use crate::runtime::errors::Error;
+use crate::runtime::ssa;
+
+/// Applies and prunes one part; a failure becomes the part's condition, never an early return,
+/// so that the other parts are still applied and reported.
+pub async fn part(ctx: &Context, desired: &Desired, part: resources::Part) -> Part {
+    match apply(ctx, desired, part).await {
+        Ok(summary) => Part::Ready(summary),
+        Err(error) => Part::Failed { reason: "ApplyFailed", message: error },
+    }
+}
+
+async fn apply(ctx: &Context, desired: &Desired, part: resources::Part) -> Result<String, String> {
+    let mut names = vec![];
+    for m in desired.of(part) {
+        let live = ctx.caches.live(&m.resource, m.namespace.as_deref(), &m.name);
+        ssa::ensure(&ctx.client, live.as_ref(), m, &ctx.metrics)
+            .await
+            .map_err(|e| failure(&m.resource.kind, &m.name, &e))?;
+        names.push(format!("{} {}", m.resource.kind, m.name));
+    }
+    let namespace = desired.of(part).find_map(|m| m.namespace.clone());
+    for (_, resource, owned) in desired.owned.iter().filter(|(p, _, _)| *p == part) {
+        let Some(ns) = &namespace else { continue };
+        for name in owned.iter() {
+            let wanted = desired.of(part).any(|m| m.resource == *resource && m.name == *name);
+            let live = ctx.caches.live(resource, Some(ns), name);
+            let deleting = live.as_ref().is_some_and(|l| !l["metadata"]["deletionTimestamp"].is_null());
+            if wanted || live.is_none() || deleting {
+                continue;
+            }
+            info!(namespace = %ns, %name, kind = %resource.kind, "removing an object the tenant no longer needs");
+            ssa::delete(&ctx.client, resource, Some(ns), name, &ctx.metrics)
+                .await
+                .map_err(|e| failure(&resource.kind, name, &e))?;
+        }
+    }
+    Ok(format!("in place: {}", names.join(", ")))
+}
+
+fn failure(kind: &str, name: &str, error: &Error) -> String {
+    format!("{kind} {name}: {error}")
+}

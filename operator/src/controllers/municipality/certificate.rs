@@ -1,0 +1,103 @@
+//! Step 3: the tenant's certificate. Decides (pure, `pki::tls::decide`) whether the one in
+//! `tenant-tls` stays, needs only new trusted roots, or must be re-issued (a new key, on blocking
+//! threads: RSA key generation takes about a second).
+
+use super::Context;
+use super::dereference::{Ca, Inputs};
+use super::status::Part;
+use crate::api::v1alpha1::{CertificateStatus, Municipality};
+use crate::domain::ValidTenant;
+use crate::pki::{self, Leaf, PkiError, ca, tls};
+use crate::resources;
+use k8s_openapi::jiff::Timestamp;
+
+/// The certificate the tenant should have now, or why there is none.
+pub enum Prepared {
+    Ready { leaf: Leaf, trust: String, issued: Option<&'static str>, jitter: f64 },
+    Waiting(Part),
+}
+
+impl Prepared {
+    /// What the builders get.
+    pub fn context(&self) -> resources::Context<'_> {
+        match self {
+            Prepared::Ready { leaf, trust, .. } => resources::Context { certificate: Some((leaf, trust)) },
+            Prepared::Waiting(_) => resources::Context::default(),
+        }
+    }
+
+    /// Why the certificate part cannot be applied, if it cannot.
+    pub fn waiting(&self) -> Option<Part> {
+        match self {
+            Prepared::Waiting(part) => Some(part.clone()),
+            Prepared::Ready { .. } => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<CertificateStatus> {
+        match self {
+            Prepared::Ready { leaf, jitter, .. } => Some(tls::status(&leaf.info, *jitter)),
+            Prepared::Waiting(_) => None,
+        }
+    }
+
+    /// Once the Secret is in place: the expiry metric, and an Event when it was (re-)issued.
+    pub async fn announce(&self, municipality: &Municipality, tenant: &ValidTenant, ctx: &Context) {
+        let Prepared::Ready { leaf, issued, jitter, .. } = self else { return };
+        ctx.metrics.certificate_expires(&tenant.ine_code, Some(leaf.info.not_after));
+        if let Some(reason) = issued {
+            let note = format!(
+                "certificate {} for {} issued by the intermediate of Province {}, valid until {}",
+                leaf.info.serial,
+                leaf.info.dns_names.join(", "),
+                tenant.province,
+                tls::status(&leaf.info, *jitter).not_after
+            );
+            ctx.publish(municipality, true, &format!("Certificate{reason}"), note).await;
+        }
+    }
+}
+
+pub async fn prepare(tenant: &ValidTenant, inputs: &Inputs) -> Prepared {
+    let province = &tenant.province;
+    let ca = match &inputs.ca {
+        Ca::Ready(ca) => ca,
+        Ca::Missing => {
+            let message = format!("waiting for the CA of Province {province}");
+            return Prepared::Waiting(Part::Waiting { reason: "WaitingForCA", message });
+        }
+        Ca::Unreadable(why) => {
+            let message = format!(
+                "the CA Secret of Province {province} cannot be read ({why}); the certificate in place is kept \
+                 and nothing is issued until the Secret is repaired"
+            );
+            return Prepared::Waiting(Part::Waiting { reason: "CAUnreadable", message });
+        }
+    };
+    let covered = pki::inspect(&ca.intermediate.cert_pem).is_ok_and(|i| tenant.hosts.iter().all(|h| i.permits(h)));
+    if !covered {
+        let message = format!("waiting for the intermediate CA of Province {province} to cover {:?}", tenant.hosts);
+        return Prepared::Waiting(Part::Waiting { reason: "WaitingForCA", message });
+    }
+    let algorithm = tenant.pki.key_algorithm;
+    let lifetime = ca::Settings::of(&tenant.pki).leaf_lifetime;
+    let jitter = tls::jitter(tenant);
+    let now = Timestamp::now().as_second();
+    let trust = ca.trust_bundle();
+    match tls::decide(inputs.tls_secret.as_deref(), &tenant.hosts, ca, algorithm, jitter, now) {
+        tls::Decision::Keep(leaf) | tls::Decision::RefreshTrust(leaf) => {
+            Prepared::Ready { leaf, trust, issued: None, jitter }
+        }
+        tls::Decision::Issue(reason) => {
+            let (t, c) = (tenant.clone(), (**ca).clone());
+            let issued = tokio::task::spawn_blocking(move || tls::issue(&t, &c, algorithm, lifetime, now))
+                .await
+                .map_err(|e| PkiError::Task(e.to_string()))
+                .and_then(|r| r);
+            match issued {
+                Ok(leaf) => Prepared::Ready { leaf, trust, issued: Some(reason), jitter },
+                Err(e) => Prepared::Waiting(Part::Failed { reason: "IssueFailed", message: e.to_string() }),
+            }
+        }
+    }
+}

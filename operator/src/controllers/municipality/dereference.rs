@@ -1,0 +1,92 @@
+//! Step 1: read what a reconcile needs from the watch caches and the index. No API requests,
+//! and nothing that grows with the number of tenants: the rivals come from the index.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, Secret};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use kube::ResourceExt;
+use kube::runtime::reflector::ObjectRef;
+
+use super::Context;
+use crate::api::v1alpha1::{Municipality, Province, ServicePlan};
+use crate::domain::{self, Inputs as Validation, ValidTenant, plan};
+use crate::pki::ca::CaState;
+use crate::resources::{ca_secret, labels, namespace, quota, tls};
+
+/// The province's CA, as far as a tenant is concerned.
+#[derive(Clone, Debug)]
+pub enum Ca {
+    Missing,
+    /// Its Secret exists but cannot be read: nothing is signed until it is fixed.
+    Unreadable(String),
+    Ready(Box<CaState>),
+}
+
+/// Everything a reconcile reads.
+pub struct Inputs {
+    pub province: Option<Arc<Province>>,
+    pub plan: Option<Arc<ServicePlan>>,
+    pub rivals: Vec<Arc<Municipality>>,
+    pub quota_used: Option<BTreeMap<String, Quantity>>,
+    /// The tenant namespace, if it exists and is this Municipality's.
+    pub namespace: Option<Arc<Namespace>>,
+    /// The tenant last enforced there (see `resources::namespace`).
+    pub enforced: Option<ValidTenant>,
+    pub ca: Ca,
+    pub tls_secret: Option<Arc<Secret>>,
+}
+
+impl Inputs {
+    /// What validation reads; `rivals` is [`Inputs::rivals`] borrowed.
+    pub fn validation<'a>(&'a self, rivals: &'a [&'a Municipality]) -> Validation<'a> {
+        Validation {
+            province: self.province.as_deref(),
+            plan: self.plan.as_deref(),
+            rivals,
+            quota_used: self.quota_used.as_ref(),
+        }
+    }
+}
+
+pub fn read(municipality: &Municipality, ctx: &Context) -> Inputs {
+    let spec = &municipality.spec;
+    let name = municipality.name_any();
+    let province = ctx.provinces.get(&ObjectRef::new(&spec.province));
+    let plan = province
+        .as_ref()
+        .and_then(|p| plan::effective_name(spec, &p.spec))
+        .and_then(|plan| ctx.plans.get(&ObjectRef::new(plan)));
+    let hosts = province.as_ref().map(|p| domain::validate::hosts(municipality, p)).unwrap_or_default();
+    let rivals: Vec<Arc<Municipality>> = ctx
+        .index
+        .rivals(&name, &spec.ine_code, &hosts)
+        .iter()
+        .filter_map(|n| ctx.municipalities.get(&ObjectRef::new(n)))
+        .collect();
+
+    let ns_name = domain::namespace_name(&spec.ine_code);
+    let quota_used = ctx
+        .caches
+        .store::<ResourceQuota>()
+        .and_then(|s| s.get(&ObjectRef::new(quota::NAME).within(&ns_name)))
+        .and_then(|q| q.status.as_ref()?.used.clone());
+    // Only a namespace this Municipality provisioned says what it enforces.
+    let namespace = ctx
+        .caches
+        .store::<Namespace>()
+        .and_then(|s| s.get(&ObjectRef::new(&ns_name)))
+        .filter(|ns| ns.labels().get(labels::INSTANCE) == Some(&name));
+    let enforced = namespace.as_deref().and_then(namespace::enforced);
+    let ca = match ctx.ca_secrets.get(&ObjectRef::new(&ca_secret::name(&spec.province)).within(&ctx.namespace)) {
+        None => Ca::Missing,
+        Some(secret) => match CaState::from_secret(&secret, None) {
+            Ok(state) => Ca::Ready(Box::new(state)),
+            Err(why) => Ca::Unreadable(why),
+        },
+    };
+    let tls_secret =
+        ctx.caches.store::<Secret>().and_then(|s| s.get(&ObjectRef::new(tls::SECRET_NAME).within(&ns_name)));
+    Inputs { province, plan, rivals, quota_used, namespace, enforced, ca, tls_secret }
+}

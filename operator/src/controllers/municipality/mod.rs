@@ -1,0 +1,250 @@
+//! The Municipality controller: one reconcile pipeline, one file per step.
+//!
+//! [`dereference`] (read the caches and the index) -> validate (`domain::validate`, pure) ->
+//! [`certificate`] (decide, issue if due) -> build (`resources::build`, pure) -> [`apply`] (each
+//! part on its own, then prune) -> [`status`] (pure) and write it if it changed. Deletion goes
+//! through [`finalize`].
+
+pub mod apply;
+pub mod certificate;
+pub mod dereference;
+pub mod finalize;
+pub mod status;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::Store;
+use kube::{Client, Resource, ResourceExt};
+use serde_json::json;
+use tracing::warn;
+
+use self::status::{Outcome, Part};
+use crate::api::v1alpha1::{Municipality, Province, ServicePlan};
+use crate::controllers::conditions;
+use crate::domain::{self, Invalid};
+use crate::index::Index;
+use crate::resources::{self, labels};
+use crate::runtime::errors::{self, Error};
+use crate::runtime::events::Events;
+use crate::runtime::kinds::Caches;
+use crate::runtime::metrics::{self, Metrics};
+use crate::runtime::ssa;
+
+/// How often a tenant is looked at again when nothing changed: a safety net for missed watch
+/// events, not the way drift is found (watches are).
+pub const RESYNC: Duration = Duration::from_secs(300);
+/// How often a tenant waiting on Kubernetes (a namespace still terminating) is looked at again.
+pub const WAIT: Duration = Duration::from_secs(2);
+/// How often a plan refused for being below current usage is checked again (usage changes do
+/// not trigger reconciles).
+pub const USAGE_RECHECK: Duration = Duration::from_secs(30);
+
+/// What every reconcile of a Municipality shares.
+pub struct Context {
+    pub client: Client,
+    pub municipalities: Store<Municipality>,
+    pub provinces: Store<Province>,
+    pub plans: Store<ServicePlan>,
+    /// The provinces' CA Secrets, in the operator's namespace.
+    pub ca_secrets: Store<Secret>,
+    /// Every managed kind's cache.
+    pub caches: Caches,
+    pub index: Arc<Index>,
+    /// The operator's namespace (CA Secrets).
+    pub namespace: String,
+    pub metrics: Arc<Metrics>,
+    pub events: Arc<Events>,
+    /// Consecutive failures per Municipality, for backoff.
+    pub failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    async fn publish(&self, municipality: &Municipality, normal: bool, reason: &str, note: String) {
+        self.events.publish(&self.metrics, &municipality.object_ref(&()), normal, reason, note).await
+    }
+}
+
+/// The reconcile entry: times the pipeline and counts its outcome.
+pub async fn reconcile(municipality: Arc<Municipality>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = pipeline(&municipality, &ctx).await;
+    let outcome = match &result {
+        Ok((_, true)) => metrics::Outcome::Invalid,
+        Ok((_, false)) => metrics::Outcome::Success,
+        Err(_) => metrics::Outcome::Error,
+    };
+    ctx.metrics.reconciled(outcome, started.elapsed());
+    if result.is_ok() {
+        ctx.failures.lock().expect("poisoned").remove(&municipality.name_any());
+    }
+    result.map(|(action, _)| action)
+}
+
+/// Returns the next action and whether the spec was invalid.
+async fn pipeline(municipality: &Municipality, ctx: &Context) -> Result<(Action, bool), Error> {
+    let api = Api::<Municipality>::all(ctx.client.clone());
+    if municipality.meta().deletion_timestamp.is_some() {
+        return finalize::run(municipality, ctx, &api).await.map(|a| (a, false));
+    }
+    if !municipality.finalizers().iter().any(|f| f == labels::FINALIZER) {
+        // The patch triggers the next reconcile, which provisions.
+        finalize::add(municipality, ctx, &api).await?;
+        return Ok((Action::await_change(), false));
+    }
+
+    let inputs = dereference::read(municipality, ctx);
+    let rivals: Vec<&Municipality> = inputs.rivals.iter().map(|r| &**r).collect();
+    let verdict = domain::validate(municipality, inputs.validation(&rivals));
+    let invalid = verdict.as_ref().err().cloned();
+    // While the spec is invalid the last valid tenant stays enforced; a conflict touches nothing.
+    let enforced = match verdict {
+        Ok(tenant) => Some(tenant),
+        Err(invalid) if invalid.is_conflict() => None,
+        Err(_) => inputs.enforced.clone(),
+    };
+    let outcome = match enforced {
+        None => Outcome::Refused(invalid.clone().expect("nothing is enforced only for an invalid spec")),
+        Some(tenant) => provision(municipality, tenant, invalid.clone(), &inputs, ctx).await?,
+    };
+    write_status(municipality, &outcome, ctx, &api).await?;
+
+    let failed: Vec<String> = match &outcome {
+        Outcome::Enforced { isolation, certificate, .. } => [isolation, certificate]
+            .into_iter()
+            .filter_map(|p| match p {
+                Part::Failed { message, .. } => Some(message.clone()),
+                _ => None,
+            })
+            .collect(),
+        _ => vec![],
+    };
+    if !failed.is_empty() {
+        return Err(Error::Parts(failed.join("; ")));
+    }
+    let action = match &outcome {
+        Outcome::Enforced { isolation: Part::Waiting { .. }, .. }
+        | Outcome::Enforced { certificate: Part::Waiting { .. }, .. }
+        | Outcome::Terminating { .. } => Action::requeue(WAIT),
+        Outcome::Enforced { certificate_status: Some(certificate), .. } => {
+            let renewal = certificate.renewal_time.parse::<Timestamp>().map(|t| t.as_second()).unwrap_or(i64::MAX);
+            let until = (renewal - Timestamp::now().as_second()).max(1) as u64;
+            Action::requeue(RESYNC.min(Duration::from_secs(until)))
+        }
+        _ if matches!(invalid, Some(Invalid::QuotaBelowUsage { .. })) => Action::requeue(USAGE_RECHECK),
+        _ => Action::requeue(RESYNC),
+    };
+    Ok((action, invalid.is_some()))
+}
+
+/// Brings every part of an enforced tenant to its desired state.
+async fn provision(
+    municipality: &Municipality,
+    tenant: domain::ValidTenant,
+    invalid: Option<Invalid>,
+    inputs: &dereference::Inputs,
+    ctx: &Context,
+) -> Result<Outcome, Error> {
+    let name = tenant.namespace();
+    if inputs.namespace.as_ref().is_some_and(|ns| ns.metadata.deletion_timestamp.is_some()) {
+        let message = format!("namespace {name} is still being deleted; it is created again once it is gone");
+        let waiting = Part::Waiting { reason: "NamespaceTerminating", message };
+        return Ok(Outcome::Enforced {
+            tenant: Box::new(tenant),
+            invalid,
+            isolation: waiting.clone(),
+            certificate: waiting,
+            certificate_status: None,
+        });
+    }
+    let prepared = certificate::prepare(&tenant, inputs).await;
+    let desired = resources::build(&tenant, &prepared.context())?;
+    let isolation = apply::part(ctx, &desired, resources::Part::Isolation).await;
+    let certificate = match (&isolation, prepared.waiting()) {
+        (Part::Failed { .. }, _) => {
+            let message = format!("waiting for namespace {name} and its isolation objects");
+            Part::Waiting { reason: "WaitingForIsolation", message }
+        }
+        (_, Some(waiting)) => waiting,
+        _ => apply::part(ctx, &desired, resources::Part::Certificate).await,
+    };
+    if certificate.is_ready() {
+        prepared.announce(municipality, &tenant, ctx).await;
+    }
+    Ok(Outcome::Enforced {
+        certificate_status: prepared.status(),
+        tenant: Box::new(tenant),
+        invalid,
+        isolation,
+        certificate,
+    })
+}
+
+/// Writes the status only when what concejo owns of it differs, and publishes an Event for every
+/// condition that changed.
+async fn write_status(
+    municipality: &Municipality,
+    outcome: &Outcome,
+    ctx: &Context,
+    api: &Api<Municipality>,
+) -> Result<(), Error> {
+    let desired = status::compute(municipality, outcome, Timestamp::now());
+    let current = municipality.status.clone().unwrap_or_default();
+    if current == desired {
+        return Ok(());
+    }
+    let mut ours = desired.clone();
+    ours.conditions = conditions::only(&desired.conditions, status::OWNED);
+    if !ssa::status(api, &municipality.name_any(), &ours, &ctx.metrics).await? {
+        return Ok(()); // gone since the cache saw it (its finalizer was just removed)
+    }
+    for c in &desired.conditions {
+        let changed =
+            !current.conditions.iter().any(|p| p.type_ == c.type_ && p.status == c.status && p.reason == c.reason);
+        if changed && status::OWNED.contains(&c.type_.as_str()) {
+            ctx.publish(municipality, c.status == "True", &c.reason, format!("{}: {}", c.type_, c.message)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Retries with backoff per Municipality (1 s doubling up to 5 minutes, spread), and says so in
+/// a Warning Event.
+pub fn error_policy(municipality: Arc<Municipality>, error: &Error, ctx: Arc<Context>) -> Action {
+    ctx.metrics.failed(error.category());
+    let failures = {
+        let mut failures = ctx.failures.lock().expect("poisoned");
+        let n = failures.entry(municipality.name_any()).or_default();
+        *n = n.saturating_add(1);
+        *n
+    };
+    let delay = errors::backoff(failures, rand::random::<f64>());
+    warn!(municipality = %municipality.name_any(), %error, retry_in = ?delay, "reconcile failed");
+    let note = format!("{error}; retrying in {}s", delay.as_secs().max(1));
+    let reason = format!("ReconcileFailed{}", error.category());
+    tokio::spawn(async move { ctx.publish(&municipality, false, &reason, note).await });
+    Action::requeue(delay)
+}
+
+/// Sets the finalizer list; the resourceVersion makes it fail (and retry) if someone else changed
+/// the object meanwhile, so no other controller's finalizer is lost.
+async fn patch_finalizers(
+    municipality: &Municipality,
+    finalizers: Vec<String>,
+    ctx: &Context,
+    api: &Api<Municipality>,
+) -> Result<(), Error> {
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": municipality.resource_version()}});
+    // Already gone (the cache was behind): nothing left to hold.
+    if ssa::unless_gone(api.patch(&municipality.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await)?
+        .is_some()
+    {
+        ctx.metrics.wrote("Municipality", "patch");
+    }
+    Ok(())
+}

@@ -1,0 +1,272 @@
+//! The status of a Municipality, computed from what one reconcile found and did. Pure: no
+//! client, time passed in. Each part of the tenant reports its own condition; `Ready` is their sum.
+
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::v1alpha1::{CertificateStatus, Municipality, MunicipalityStatus, Phase};
+use crate::controllers::conditions::{self, CERTIFICATE_READY, Desired, ISOLATED, READY, VALID};
+use crate::domain::{Invalid, ValidTenant};
+
+/// The condition types this controller owns (others may be owned by other writers).
+pub const OWNED: &[&str] = &[VALID, ISOLATED, CERTIFICATE_READY, READY];
+
+/// How one part of the tenant stands after a reconcile.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Part {
+    /// In place as declared; the message says what.
+    Ready(String),
+    /// Cannot be done yet (a namespace still terminating, a CA not there yet); not an error.
+    Waiting { reason: &'static str, message: String },
+    /// Tried and failed (retried with backoff); the message says what failed.
+    Failed { reason: &'static str, message: String },
+}
+
+impl Part {
+    fn condition(&self, type_: &'static str) -> Desired {
+        match self {
+            Part::Ready(message) => Desired::new(type_, true, ready_reason(type_), message.clone()),
+            Part::Waiting { reason, message } | Part::Failed { reason, message } => {
+                Desired::new(type_, false, *reason, message.clone())
+            }
+        }
+    }
+
+    pub fn is_ready(&self) -> bool {
+        matches!(self, Part::Ready(_))
+    }
+
+    pub fn failed(&self) -> bool {
+        matches!(self, Part::Failed { .. })
+    }
+}
+
+fn ready_reason(type_: &str) -> &'static str {
+    if type_ == CERTIFICATE_READY { "Issued" } else { "Applied" }
+}
+
+/// What one reconcile of a Municipality found and did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Outcome {
+    /// Nothing is enforced: the spec is invalid and nothing valid was ever provisioned, or the
+    /// Municipality conflicts with the holder of its INE code (then it touches nothing).
+    Refused(Invalid),
+    /// A tenant is enforced: the valid spec, or (`invalid` set) the last valid one while the
+    /// current spec cannot be honoured.
+    Enforced {
+        tenant: Box<ValidTenant>,
+        invalid: Option<Invalid>,
+        isolation: Part,
+        certificate: Part,
+        certificate_status: Option<CertificateStatus>,
+    },
+    /// The Municipality is being deleted and its tenant retained or removed.
+    Terminating { message: String },
+}
+
+/// The status to write for `municipality` after a reconcile that ended in `outcome`.
+pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -> MunicipalityStatus {
+    let previous = municipality.status.clone().unwrap_or_default();
+    let mut status = MunicipalityStatus { observed_generation: municipality.metadata.generation, ..previous.clone() };
+    let desired = match outcome {
+        Outcome::Refused(invalid) => {
+            status.phase = Some(Phase::Pending);
+            status.namespace = None;
+            status.plan = None;
+            status.hosts.clear();
+            status.certificate = None;
+            let nothing = if invalid.is_conflict() {
+                "this Municipality touches nothing while another one holds its INE code"
+            } else {
+                "nothing is provisioned until the spec is corrected"
+            };
+            vec![
+                Desired::new(VALID, false, invalid.reason(), invalid.to_string()),
+                Desired::new(ISOLATED, false, "NotProvisioned", nothing),
+                Desired::new(CERTIFICATE_READY, false, "NotProvisioned", nothing),
+                Desired::new(READY, false, "InvalidSpec", nothing),
+            ]
+        }
+        Outcome::Enforced { tenant, invalid, isolation, certificate, certificate_status } => {
+            status.namespace = Some(tenant.namespace());
+            status.plan = Some(tenant.plan_name.clone());
+            status.hosts = tenant.hosts.clone();
+            if certificate_status.is_some() {
+                status.certificate = certificate_status.clone();
+            }
+            let valid = match invalid {
+                None => Desired::new(VALID, true, "Validated", "the spec can be honoured"),
+                Some(invalid) => Desired::new(VALID, false, invalid.reason(), invalid.to_string()),
+            };
+            let parts = [(ISOLATED, isolation), (CERTIFICATE_READY, certificate)];
+            let all_ready = invalid.is_none() && parts.iter().all(|(_, p)| p.is_ready());
+            let provisioned = previous.namespace.is_some();
+            let ready = if all_ready {
+                Desired::new(
+                    READY,
+                    true,
+                    "Reconciled",
+                    format!("tenant namespace {} is provisioned", tenant.namespace()),
+                )
+            } else if invalid.is_some() {
+                let how = "the tenant keeps its last valid configuration, enforced, until the spec is corrected";
+                Desired::new(READY, false, "InvalidSpec", how)
+            } else {
+                let (type_, part) = parts.iter().find(|(_, p)| !p.is_ready()).expect("a part is not ready");
+                let c = part.condition(type_);
+                Desired::new(READY, false, c.reason.clone(), format!("{type_}: {}", c.message))
+            };
+            status.phase = Some(if all_ready {
+                Phase::Ready
+            } else if invalid.is_some() || (provisioned && parts.iter().any(|(_, p)| p.failed())) {
+                Phase::Degraded
+            } else {
+                Phase::Provisioning
+            });
+            let mut desired = vec![valid];
+            desired.extend(parts.iter().map(|(t, p)| p.condition(t)));
+            desired.push(ready);
+            desired
+        }
+        Outcome::Terminating { message } => {
+            status.phase = Some(Phase::Terminating);
+            // What was true of the parts stays as it was; Ready says why it is going.
+            let mut desired: Vec<Desired> = previous
+                .conditions
+                .iter()
+                .filter(|c| OWNED.contains(&c.type_.as_str()) && c.type_ != READY)
+                .map(|c| Desired {
+                    type_: OWNED.iter().find(|t| **t == c.type_).expect("owned"),
+                    status: c.status == "True",
+                    reason: c.reason.clone(),
+                    message: c.message.clone(),
+                })
+                .collect();
+            desired.push(Desired::new(READY, false, "Terminating", message.clone()));
+            desired
+        }
+    };
+    let mut merged = conditions::merge(&previous.conditions, &desired, municipality.metadata.generation, now);
+    // Conditions other writers own stay as they are.
+    merged.extend(previous.conditions.iter().filter(|c| !OWNED.contains(&c.type_.as_str())).cloned());
+    status.conditions = merged;
+    status
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{municipality, valid};
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).unwrap()
+    }
+
+    fn certificate() -> CertificateStatus {
+        CertificateStatus {
+            not_after: "2027-02-21T00:00:00Z".into(),
+            renewal_time: "2027-01-22T00:00:00Z".into(),
+            serial: "01".into(),
+            dns_names: vec!["ponferrada.nube.dipuleon.es".into()],
+        }
+    }
+
+    fn enforced(m: &Municipality, invalid: Option<Invalid>, isolation: Part) -> Outcome {
+        Outcome::Enforced {
+            tenant: Box::new(valid(m)),
+            invalid,
+            isolation,
+            certificate: Part::Ready("valid until ...".into()),
+            certificate_status: Some(certificate()),
+        }
+    }
+
+    fn ready(m: &Municipality) -> Outcome {
+        enforced(m, None, Part::Ready("in place".into()))
+    }
+
+    fn condition<'a>(
+        s: &'a MunicipalityStatus,
+        type_: &str,
+    ) -> &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+        s.conditions.iter().find(|c| c.type_ == type_).unwrap()
+    }
+
+    #[test]
+    fn ready_tenant() {
+        let mut muni = municipality("ponferrada", "24115");
+        muni.metadata.generation = Some(3);
+        let status = compute(&muni, &ready(&muni), at(10));
+        assert_eq!(status.phase, Some(Phase::Ready));
+        assert_eq!(status.observed_generation, Some(3));
+        assert_eq!(status.namespace.as_deref(), Some("muni-24115"));
+        assert_eq!(status.plan.as_deref(), Some("town"));
+        assert_eq!(status.hosts, ["ponferrada.nube.dipuleon.es"]);
+        assert_eq!(status.certificate.as_ref().unwrap().serial, "01");
+        for c in OWNED {
+            assert!(conditions::is_true(&status.conditions, c), "{c}");
+        }
+    }
+
+    #[test]
+    fn recomputing_an_unchanged_tenant_gives_an_equal_status() {
+        // This equality is what lets the reconciler skip the status write.
+        let mut muni = municipality("ponferrada", "24115");
+        muni.status = Some(compute(&muni, &ready(&muni), at(10)));
+        assert_eq!(muni.status, Some(compute(&muni, &ready(&muni), at(99))));
+        let refused = Outcome::Refused(Invalid::ProvinceNotFound("leon".into()));
+        muni.status = Some(compute(&muni, &refused, at(100)));
+        assert_eq!(muni.status, Some(compute(&muni, &refused, at(200))));
+    }
+
+    #[test]
+    fn an_invalid_edit_keeps_the_last_valid_tenant_enforced_and_says_so() {
+        let mut muni = municipality("ponferrada", "24115");
+        muni.status = Some(compute(&muni, &ready(&muni), at(10)));
+        let outcome = enforced(&muni, Some(Invalid::PlanNotFound("huge".into())), Part::Ready("re-applied".into()));
+        let status = compute(&muni, &outcome, at(20));
+        assert_eq!(status.phase, Some(Phase::Degraded));
+        assert_eq!(status.namespace.as_deref(), Some("muni-24115"));
+        let valid = condition(&status, VALID);
+        assert_eq!((valid.status.as_str(), valid.reason.as_str()), ("False", "PlanNotFound"));
+        // Isolation was applied again in this reconcile: True, with its original time.
+        let isolated = condition(&status, ISOLATED);
+        assert_eq!((isolated.status.as_str(), isolated.last_transition_time.0), ("True", at(10)));
+        assert_eq!(condition(&status, READY).reason, "InvalidSpec");
+    }
+
+    #[test]
+    fn a_failing_part_shows_in_status_and_the_others_still_report() {
+        let mut muni = municipality("ponferrada", "24115");
+        muni.status = Some(compute(&muni, &ready(&muni), at(10)));
+        let failed = Part::Failed { reason: "ApplyFailed", message: "NetworkPolicy deny-all: forbidden".into() };
+        let status = compute(&muni, &enforced(&muni, None, failed), at(20));
+        assert_eq!(status.phase, Some(Phase::Degraded));
+        let isolated = condition(&status, ISOLATED);
+        assert_eq!((isolated.status.as_str(), isolated.reason.as_str()), ("False", "ApplyFailed"));
+        assert!(conditions::is_true(&status.conditions, CERTIFICATE_READY));
+        assert!(condition(&status, READY).message.contains("deny-all: forbidden"));
+    }
+
+    #[test]
+    fn a_conflict_never_claims_the_namespace() {
+        let muni = municipality("ponferrada-bis", "24115");
+        let conflict = Invalid::Conflict { ine_code: "24115".into(), owner: "ponferrada".into() };
+        let status = compute(&muni, &Outcome::Refused(conflict), at(1));
+        assert_eq!(status.phase, Some(Phase::Pending));
+        assert_eq!(status.namespace, None);
+        assert_eq!(status.conditions[0].reason, "Conflict");
+    }
+
+    #[test]
+    fn conditions_of_other_writers_are_kept() {
+        let mut muni = municipality("ponferrada", "24115");
+        let mut status = compute(&muni, &ready(&muni), at(10));
+        let mut backup = status.conditions[0].clone();
+        backup.type_ = "BackupReady".into();
+        status.conditions.push(backup.clone());
+        muni.status = Some(status);
+        let next = compute(&muni, &ready(&muni), at(20));
+        assert!(next.conditions.contains(&backup));
+        assert_eq!(muni.status.as_ref(), Some(&next));
+    }
+}

@@ -1,0 +1,77 @@
+//! A Municipality checked against everything it refers to: what every builder reads.
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::v1alpha1::{EgressRule, EnsCategory, ProvincePki, Sara, ServicePlanSpec, Subject};
+
+/// Everything needed to build the tenant's objects, checked. It is also what concejo keeps
+/// enforcing while a later edit of the spec is invalid, so it round-trips through JSON.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidTenant {
+    /// `metadata.name` of the Municipality.
+    pub name: String,
+    pub ine_code: String,
+    pub display_name: String,
+    /// `metadata.name` of the Province.
+    pub province: String,
+    pub ens_category: EnsCategory,
+    pub plan_name: String,
+    pub plan: ServicePlanSpec,
+    pub admins: Vec<Subject>,
+    pub auditors: Vec<Subject>,
+    /// `<name>.<baseDomain>` first, then `spec.domains`.
+    pub hosts: Vec<String>,
+    pub network: TenantNetwork,
+    /// The province's certificate settings.
+    pub pki: ProvincePki,
+}
+
+/// The network a tenant may use, resolved from its Province and its own spec.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantNetwork {
+    pub ingress_namespace: Option<String>,
+    pub monitoring_namespace: Option<String>,
+    /// The province's SARA, when the tenant asked for it.
+    pub sara: Option<Sara>,
+    pub egress: Vec<EgressRule>,
+}
+
+impl ValidTenant {
+    /// The tenant namespace, `muni-<ineCode>`.
+    pub fn namespace(&self) -> String {
+        namespace_name(&self.ine_code)
+    }
+}
+
+/// The tenant namespace of an INE code: unique per municipality by construction.
+pub fn namespace_name(ine_code: &str) -> String {
+    format!("muni-{ine_code}")
+}
+
+/// The INE code of a tenant namespace name, if it is one.
+pub fn ine_code_of_namespace(namespace: &str) -> Option<&str> {
+    namespace.strip_prefix("muni-").filter(|c| c.len() == 5 && c.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{municipality, valid};
+
+    #[test]
+    fn namespace_names_round_trip() {
+        assert_eq!(namespace_name("24089"), "muni-24089");
+        assert_eq!(ine_code_of_namespace("muni-24089"), Some("24089"));
+        assert_eq!(ine_code_of_namespace("muni-2408"), None);
+        assert_eq!(ine_code_of_namespace("kube-system"), None);
+    }
+
+    #[test]
+    fn a_tenant_round_trips_through_json() {
+        let tenant = valid(&municipality("ponferrada", "24115"));
+        let back: ValidTenant = serde_json::from_str(&serde_json::to_string(&tenant).unwrap()).unwrap();
+        assert_eq!(back, tenant);
+    }
+}

@@ -1,0 +1,166 @@
+//! The registry of managed kinds, derived from `resources::components`: for every kind a
+//! component makes, one watch (concejo's label; its one name, when the kind has one), a filter
+//! that keeps look-alikes out of the cache, a cache-synced check, and the mapping of a changed
+//! object to its tenant, found from the namespace it lives in (never from labels, which a tenant
+//! admin can write).
+
+use std::any::{Any, TypeId};
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+
+use futures::channel::mpsc::UnboundedSender;
+use futures::future::BoxFuture;
+use kube::api::{Api, ApiResource};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use kube::{Client, ResourceExt};
+use serde_json::Value;
+
+use super::watches::{self, Changes};
+use crate::api::v1alpha1::Municipality;
+use crate::domain::tenant;
+use crate::index::Index;
+use crate::resources::{self, Component, Kind, Registry, labels};
+
+/// A watch cache of one kind, as the apply step sees it: objects as JSON.
+trait Cached: Send + Sync {
+    fn live(&self, namespace: Option<&str>, name: &str) -> Option<Value>;
+    fn synced(&self) -> BoxFuture<'static, ()>;
+    fn len(&self) -> usize;
+}
+
+impl<K: Kind> Cached for Store<K> {
+    fn live(&self, namespace: Option<&str>, name: &str) -> Option<Value> {
+        let mut key = ObjectRef::new(name);
+        if let Some(ns) = namespace {
+            key = key.within(ns);
+        }
+        self.get(&key).and_then(|o| serde_json::to_value(&*o).ok())
+    }
+
+    fn synced(&self) -> BoxFuture<'static, ()> {
+        let store = self.clone();
+        Box::pin(async move { watches::synced(&store).await })
+    }
+
+    fn len(&self) -> usize {
+        self.state().len()
+    }
+}
+
+/// The caches of every managed kind.
+#[derive(Clone, Default)]
+pub struct Caches {
+    by_kind: HashMap<String, Arc<dyn Cached>>,
+    typed: HashMap<TypeId, Arc<dyn Any + Send + Sync>>,
+}
+
+impl Caches {
+    /// The cached object a manifest describes, as JSON.
+    pub fn live(&self, resource: &ApiResource, namespace: Option<&str>, name: &str) -> Option<Value> {
+        self.by_kind.get(&key(resource))?.live(namespace, name)
+    }
+
+    /// The typed cache of a kind (for steps that read objects, like the certificate decision).
+    pub fn store<K: Kind>(&self) -> Option<&Store<K>> {
+        self.typed.get(&TypeId::of::<K>())?.downcast_ref()
+    }
+
+    /// Resolves once every cache has its first full list.
+    pub async fn synced(&self) {
+        for cache in self.by_kind.values() {
+            cache.synced().await;
+        }
+    }
+
+    /// Objects cached, over every kind.
+    pub fn objects(&self) -> usize {
+        self.by_kind.values().map(|c| c.len()).sum()
+    }
+}
+
+fn key(resource: &ApiResource) -> String {
+    format!("{}/{}", resource.group, resource.kind)
+}
+
+/// How objects of a kind are recognised: each component of that kind adds its test.
+type Owns = fn(&str, Option<&str>) -> bool;
+
+/// Where the changes of every managed kind go: the tenants to reconcile.
+type Triggers = UnboundedSender<ObjectRef<Municipality>>;
+
+/// What every kind's watch shares.
+struct Wiring<'a> {
+    client: &'a Client,
+    index: Arc<Index>,
+    triggers: Triggers,
+}
+
+/// How the components of one kind recognise their objects.
+#[derive(Default)]
+struct Recognise {
+    owns: Vec<Owns>,
+    names: BTreeSet<&'static str>,
+}
+
+/// A kind seen in the registry, before its watch starts.
+struct Pending {
+    recognise: Recognise,
+    start: fn(&Wiring<'_>, Recognise, &mut Caches),
+}
+
+/// Starts one watch per managed kind; their changes are sent, as the tenants to reconcile, to `triggers`.
+pub fn start(client: &Client, index: Arc<Index>, triggers: Triggers) -> Caches {
+    struct Collect(Vec<(TypeId, Pending)>);
+    impl Registry for Collect {
+        fn add<C: Component>(&mut self) {
+            let id = TypeId::of::<C::Kind>();
+            let i = match self.0.iter().position(|(t, _)| *t == id) {
+                Some(i) => i,
+                None => {
+                    let pending = Pending { recognise: Recognise::default(), start: start_kind::<C::Kind> };
+                    self.0.push((id, pending));
+                    self.0.len() - 1
+                }
+            };
+            self.0[i].1.recognise.owns.push(C::owns);
+            self.0[i].1.recognise.names.extend(C::NAMES);
+        }
+    }
+    let mut collect = Collect(vec![]);
+    resources::components(&mut collect);
+    let wiring = Wiring { client, index, triggers };
+    let mut caches = Caches::default();
+    for (_, pending) in collect.0 {
+        (pending.start)(&wiring, pending.recognise, &mut caches);
+    }
+    caches
+}
+
+fn start_kind<K: Kind>(wiring: &Wiring<'_>, recognise: Recognise, caches: &mut Caches) {
+    let Recognise { owns, names } = recognise;
+    let (index, triggers) = (wiring.index.clone(), wiring.triggers.clone());
+    let mut config = watcher::Config::default().labels(&labels::managed_selector());
+    // A kind with one name in every tenant (the TLS Secret): only objects of that name come.
+    if let [only] = names.iter().collect::<Vec<_>>()[..] {
+        config = config.fields(&format!("metadata.name={only}"));
+    }
+    let keep = move |o: &K| owns.iter().any(|owns| owns(&o.name_any(), o.namespace().as_deref()));
+    let mut changes = Changes::new(watches::content::<K>);
+    let store = watches::spawn(Api::<K>::all(wiring.client.clone()), config, keep, move |event| {
+        if let Some(object) = changes.of(event) {
+            for tenant in tenants_of(&index, object) {
+                let _ = triggers.unbounded_send(tenant);
+            }
+        }
+    });
+    caches.by_kind.insert(key(&ApiResource::erase::<K>(&())), Arc::new(store.clone()));
+    caches.typed.insert(TypeId::of::<K>(), Arc::new(store));
+}
+
+/// The tenants an object of theirs belongs to: whoever claims the INE code of its namespace.
+fn tenants_of<K: Kind>(index: &Index, object: &K) -> Vec<ObjectRef<Municipality>> {
+    let namespace = object.namespace().unwrap_or_else(|| object.name_any());
+    let Some(code) = tenant::ine_code_of_namespace(&namespace) else { return vec![] };
+    index.claimants_of_code(code).iter().map(|name| ObjectRef::new(name)).collect()
+}

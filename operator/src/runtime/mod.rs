@@ -1,0 +1,12 @@
+//! What runs the controllers: watches and the registry of managed kinds, server-side apply,
+//! Events, errors and backoff, leader election, the HTTP endpoints and metrics, and start-up.
+
+pub mod errors;
+pub mod events;
+pub mod http;
+pub mod kinds;
+pub mod leader;
+pub mod metrics;
+pub mod ssa;
+pub mod start;
+pub mod watches;

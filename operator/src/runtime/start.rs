@@ -1,0 +1,140 @@
+//! Start-up of `concejo run`: logging, the client, the endpoints, leader election, then the
+//! controllers until a signal or the loss of the Lease.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+
+use anyhow::{Context as _, bail};
+use tracing::{info, warn};
+
+use super::http::{self, Health};
+use super::leader::{self, Election};
+use crate::controllers::{self, Settings};
+
+/// The options of `concejo run`.
+#[derive(clap::Args, Debug)]
+pub struct RunArgs {
+    /// Address of the /livez, /readyz and /metrics endpoints.
+    #[arg(long, env = "CONCEJO_HTTP_ADDR", default_value = "127.0.0.1:8080")]
+    pub http_addr: SocketAddr,
+    /// How many Municipalities are reconciled at once.
+    #[arg(long, env = "CONCEJO_CONCURRENCY", default_value_t = Settings::default().concurrency)]
+    pub concurrency: u16,
+    /// Log as JSON lines instead of text.
+    #[arg(long, env = "CONCEJO_LOG_JSON")]
+    pub log_json: bool,
+    /// Compete for a Lease and reconcile only while holding it (for more than one replica).
+    #[arg(long, env = "CONCEJO_LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub leader_election: bool,
+    /// The operator's own namespace: its Lease and the provinces' CA Secrets live there.
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub namespace: String,
+    /// Name of the Lease.
+    #[arg(long, env = "CONCEJO_LEASE_NAME", default_value = "concejo-leader")]
+    pub lease_name: String,
+    /// Seconds a leader keeps the Lease without renewing; a standby takes over after that.
+    #[arg(long, env = "CONCEJO_LEASE_DURATION", default_value_t = 15)]
+    pub lease_duration: u64,
+    /// This replica's identity in the Lease and in Events (default: POD_NAME, or host and PID).
+    #[arg(long, env = "POD_NAME")]
+    pub identity: Option<String>,
+}
+
+pub async fn run(args: RunArgs) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info,kube=warn".into());
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    if args.log_json {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
+
+    let client = kube::Client::try_default()
+        .await
+        .context("no Kubernetes configuration found: set KUBECONFIG or run inside a cluster")?;
+    let identity = args.identity.clone().unwrap_or_else(|| {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+        format!("{}-{}", host.trim(), std::process::id())
+    });
+    let health = Health::default();
+    let listener = tokio::net::TcpListener::bind(args.http_addr)
+        .await
+        .with_context(|| format!("cannot listen on {} for /livez, /readyz and /metrics", args.http_addr))?;
+    info!(http_addr = %args.http_addr, %identity, "serving /livez, /readyz and /metrics");
+    let router = http::router(health.clone());
+    tokio::spawn(async move { axum::serve(listener, router).await });
+
+    // Without leader election this replica leads from the start; with it, it waits for the Lease.
+    let mut lost = None;
+    if args.leader_election {
+        let election = Election {
+            namespace: args.namespace.clone(),
+            lease: args.lease_name.clone(),
+            identity: identity.clone(),
+            duration: args.lease_duration,
+            grace: (args.lease_duration / 3).max(1),
+        };
+        let mut leading = leader::campaign(client.clone(), &election)
+            .await
+            .with_context(|| format!("cannot use Lease {}/{}", election.namespace, election.lease))?;
+        let (standby_client, known) = (client.clone(), health.leader_known.clone());
+        let standby_election = election.clone();
+        let standby = tokio::spawn(async move {
+            loop {
+                known.store(leader::leader_known(standby_client.clone(), &standby_election).await, Ordering::Relaxed);
+                tokio::time::sleep(leader::STANDBY_POLL).await;
+            }
+        });
+        info!(lease = %format!("{}/{}", election.namespace, election.lease), "waiting to become the leader");
+        tokio::select! {
+            result = leading.wait_for(|l| *l) => { result.context("leader election stopped")?; }
+            _ = shutdown_signal() => { info!("stopped before becoming the leader"); return Ok(()); }
+        }
+        standby.abort();
+        info!("became the leader");
+        lost = Some(leading);
+    }
+    health.leading.store(true, Ordering::Relaxed);
+
+    let synced = health.synced.clone();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<&'static str>();
+    let mut lost_leadership = lost.clone();
+    tokio::spawn(async move {
+        let why = tokio::select! {
+            _ = shutdown_signal() => "signal",
+            _ = async { match lost_leadership.as_mut() { Some(l) => { let _ = l.wait_for(|l| !*l).await; } None => std::future::pending().await } } => "lost",
+        };
+        let _ = stop_tx.send(why);
+    });
+    let (why_tx, why_rx) = tokio::sync::oneshot::channel();
+    controllers::run(
+        client,
+        Settings { concurrency: args.concurrency, instance: Some(identity), namespace: args.namespace.clone() },
+        health.metrics.clone(),
+        move || synced.store(true, Ordering::Relaxed),
+        async move {
+            let why = stop_rx.await.unwrap_or("signal");
+            let _ = why_tx.send(why);
+        },
+    )
+    .await;
+    if why_rx.await.unwrap_or("signal") == "lost" {
+        warn!("lost the Lease; exiting so that a restart campaigns again");
+        bail!("lost leadership");
+    }
+    info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,157 @@
+//! Watch caches and what their changes trigger. Every watch runs as one task that keeps a cache
+//! (managedFields stripped: concejo never reads them and they are a large part of each object)
+//! and passes each change to a callback, which maps it to the objects to reconcile.
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::time::Duration;
+
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::{self, Event};
+use kube::runtime::{WatchStreamExt, watcher as watch};
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tracing::warn;
+
+use crate::domain::hash;
+
+/// Starts watching `api` with `config`; objects for which `keep` is false never enter the cache
+/// or reach `on_event` (so objects made to look like concejo's cost nothing). Returns the cache.
+pub fn spawn<K>(
+    api: Api<K>,
+    config: watcher::Config,
+    keep: impl Fn(&K) -> bool + Send + 'static,
+    mut on_event: impl FnMut(&Event<K>) + Send + 'static,
+) -> Store<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    let (store, writer) = reflector::store();
+    let kind = K::kind(&());
+    let stream = watch(api, config)
+        .default_backoff()
+        .modify(|o| {
+            o.managed_fields_mut().clear();
+        })
+        .filter(move |event| {
+            let keep = match event {
+                Ok(Event::Apply(o) | Event::InitApply(o) | Event::Delete(o)) => keep(o),
+                _ => true,
+            };
+            std::future::ready(keep)
+        })
+        .reflect(writer);
+    tokio::spawn(async move {
+        let mut stream = std::pin::pin!(stream);
+        while let Some(event) = stream.next().await {
+            match event {
+                Ok(event) => on_event(&event),
+                // The backoff has already waited; the watcher starts again by itself.
+                Err(err) => warn!(%err, %kind, "watch failed; retrying"),
+            }
+        }
+    });
+    store
+}
+
+/// Waits until a watch cache has its first full list.
+///
+/// `Store::wait_until_ready` wakes only the most recent waiter, and the controller may wait on
+/// the same store, so this polls it again every 100 ms instead of waiting once.
+pub async fn synced<K>(store: &Store<K>)
+where
+    K: Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    while tokio::time::timeout(Duration::from_millis(100), store.wait_until_ready()).await.is_err() {}
+}
+
+/// Tells the changes that matter from those that do not (a status update, a new resourceVersion):
+/// an object counts as changed when its [`significant`] hash changes; created and deleted objects
+/// always count. Keeps one hash per object.
+pub struct Changes<K> {
+    hashes: HashMap<(Option<String>, String), u64>,
+    significant: fn(&K) -> u64,
+}
+
+impl<K: Resource> Changes<K> {
+    pub fn new(significant: fn(&K) -> u64) -> Self {
+        Self { hashes: HashMap::new(), significant }
+    }
+
+    /// The object of `event` if it changed significantly (every object of a fresh list does).
+    pub fn of<'e>(&mut self, event: &'e Event<K>) -> Option<&'e K> {
+        let key = |o: &K| (o.meta().namespace.clone(), o.meta().name.clone().unwrap_or_default());
+        match event {
+            Event::Apply(o) | Event::InitApply(o) => {
+                let h = (self.significant)(o);
+                (self.hashes.insert(key(o), h) != Some(h) || matches!(event, Event::InitApply(_))).then_some(o)
+            }
+            Event::Delete(o) => {
+                self.hashes.remove(&key(o));
+                Some(o)
+            }
+            Event::Init | Event::InitDone => None,
+        }
+    }
+}
+
+/// What a managed object says, without what changes on its own: status, resourceVersion,
+/// timestamps, managedFields.
+pub fn content<K: Resource + Serialize>(object: &K) -> u64 {
+    let mut value = serde_json::to_value(object).unwrap_or_default();
+    if let Some(o) = value.as_object_mut() {
+        o.remove("status");
+        o.remove("metadata");
+    }
+    let m = object.meta();
+    let metadata = (&m.labels, &m.annotations, &m.deletion_timestamp, &m.finalizers, &m.owner_references);
+    let text = format!("{value}{}", serde_json::to_string(&metadata).unwrap_or_default());
+    hash::fnv1a(text.as_bytes())
+}
+
+/// What the owner of an object with a status subresource changes: its spec (the generation),
+/// labels, annotations, finalizers and deletion. Status writes do not count.
+pub fn generation<K: Resource>(object: &K) -> u64 {
+    let m = object.meta();
+    let key = (m.generation, &m.labels, &m.annotations, &m.deletion_timestamp, &m.finalizers);
+    hash::fnv1a(serde_json::to_string(&key).unwrap_or_default().as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{ResourceQuota, ResourceQuotaStatus};
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+
+    fn quota(used: &str, hard: &str) -> ResourceQuota {
+        let mut q = ResourceQuota::default();
+        q.metadata.name = Some("tenant-quota".into());
+        q.metadata.namespace = Some("muni-24115".into());
+        q.spec = Some(k8s_openapi::api::core::v1::ResourceQuotaSpec {
+            hard: Some([("pods".to_owned(), Quantity(hard.into()))].into()),
+            ..Default::default()
+        });
+        q.status = Some(ResourceQuotaStatus {
+            used: Some([("pods".to_owned(), Quantity(used.into()))].into()),
+            ..Default::default()
+        });
+        q
+    }
+
+    #[test]
+    fn status_changes_are_not_changes() {
+        let mut changes = Changes::new(content::<ResourceQuota>);
+        assert!(changes.of(&Event::InitApply(quota("1", "40"))).is_some());
+        let mut busier = quota("5", "40");
+        busier.metadata.resource_version = Some("99".into());
+        assert!(changes.of(&Event::Apply(busier)).is_none(), "usage went up: not a change of the quota");
+        assert!(changes.of(&Event::Apply(quota("5", "10"))).is_some(), "someone edited the quota");
+        assert!(changes.of(&Event::Apply(quota("5", "10"))).is_none());
+        assert!(changes.of(&Event::Delete(quota("5", "10"))).is_some(), "a deletion always counts");
+        assert!(changes.of(&Event::Apply(quota("5", "10"))).is_some(), "and so does the object coming back");
+    }
+}

@@ -1,0 +1,78 @@
+//! Fixtures shared by every module's tests: León, its plan, its town halls.
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+
+use crate::api::v1alpha1::{
+    EnsCategory, LimitRange, Municipality, MunicipalitySpec, Province, ProvinceSpec, Quota, ServicePlan,
+    ServicePlanSpec,
+};
+use crate::domain::{Inputs, ValidTenant, validate};
+
+/// The León Province: base domain nube.dipuleon.es, default plan `town`.
+pub fn leon() -> Province {
+    Province::new(
+        "leon",
+        ProvinceSpec {
+            ine_code: "24".into(),
+            display_name: "Diputación de León".into(),
+            base_domain: "nube.dipuleon.es".into(),
+            default_plan: Some("town".into()),
+            network: Default::default(),
+            pki: Default::default(),
+        },
+    )
+}
+
+/// A plan with this CPU quota (memory 8Gi, storage 200Gi, 40 pods).
+pub fn plan(name: &str, cpu: &str) -> ServicePlan {
+    ServicePlan::new(
+        name,
+        ServicePlanSpec {
+            description: None,
+            quota: Quota { cpu: cpu.into(), memory: "8Gi".into(), storage: Some("200Gi".into()), pods: 40 },
+            limit_range: LimitRange {
+                default_cpu: "250m".into(),
+                default_memory: "256Mi".into(),
+                max_cpu: "2".into(),
+                max_memory: "4Gi".into(),
+            },
+        },
+    )
+}
+
+/// A Municipality of León created at the epoch.
+pub fn municipality(name: &str, ine_code: &str) -> Municipality {
+    let mut m = Municipality::new(
+        name,
+        MunicipalitySpec {
+            province: "leon".into(),
+            ine_code: ine_code.into(),
+            display_name: name.into(),
+            dir3: None,
+            nif: None,
+            population: None,
+            plan: None,
+            ens_category: EnsCategory::Media,
+            admins: vec![],
+            auditors: vec![],
+            domains: vec![],
+            network: Default::default(),
+            deletion_policy: Default::default(),
+        },
+    );
+    m.metadata.creation_timestamp = Some(Time(Timestamp::UNIX_EPOCH));
+    m
+}
+
+/// The same Municipality created `secs` after the epoch.
+pub fn created_at(mut m: Municipality, secs: i64) -> Municipality {
+    m.metadata.creation_timestamp = Some(Time(Timestamp::from_second(secs).unwrap()));
+    m
+}
+
+/// The tenant a Municipality of León on plan `town` becomes.
+pub fn valid(m: &Municipality) -> ValidTenant {
+    let (province, town) = (leon(), plan("town", "4"));
+    validate(m, Inputs { province: Some(&province), plan: Some(&town), ..Default::default() }).unwrap()
+}
