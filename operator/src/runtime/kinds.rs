@@ -73,6 +73,12 @@ impl Caches {
         }
     }
 
+    /// Adds the cache of one kind (start-up does it for every registered kind; tests fill their own).
+    pub fn insert<K: Kind>(&mut self, store: Store<K>) {
+        self.by_kind.insert(key(&ApiResource::erase::<K>(&())), Arc::new(store.clone()));
+        self.typed.insert(TypeId::of::<K>(), Arc::new(store));
+    }
+
     /// Objects cached, over every kind.
     pub fn objects(&self) -> usize {
         self.by_kind.values().map(|c| c.len()).sum()
@@ -154,8 +160,7 @@ fn start_kind<K: Kind>(wiring: &Wiring<'_>, recognise: Recognise, caches: &mut C
             }
         }
     });
-    caches.by_kind.insert(key(&ApiResource::erase::<K>(&())), Arc::new(store.clone()));
-    caches.typed.insert(TypeId::of::<K>(), Arc::new(store));
+    caches.insert(store);
 }
 
 /// The tenants an object of theirs belongs to: whoever claims the INE code of its namespace.

@@ -10,6 +10,8 @@ pub mod certificate;
 pub mod dereference;
 pub mod finalize;
 pub mod status;
+#[cfg(test)]
+mod tests;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
