@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::runtime::start::{self, RunArgs};
+use crate::start::{self, RunArgs};
 
 #[derive(Parser)]
 #[command(version, about = "Kubernetes operator that turns each town hall into an isolated tenant")]

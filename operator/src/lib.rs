@@ -8,7 +8,10 @@
 //!   status, one file per step) and the Province controller.
 //! - [`pki`]: certificates, the provincial CA's rotation policy, the tenant certificate decision.
 //! - [`runtime`]: watches and the kinds registry, server-side apply, Events, errors and backoff,
-//!   leader election, HTTP endpoints, metrics, start-up.
+//!   leader election, HTTP endpoints, metrics; [`start`] runs it all for `concejo run`.
+//!
+//! Dependencies go one way: api <- domain <- pki <- resources <- index, runtime <- controllers <-
+//! start <- cli.
 
 pub mod api;
 pub mod cli;
@@ -20,5 +23,6 @@ pub mod index;
 pub mod pki;
 pub mod resources;
 pub mod runtime;
+pub mod start;
 #[cfg(test)]
 pub mod testing;

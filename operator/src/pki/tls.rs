@@ -90,7 +90,6 @@ pub fn status(info: &CertInfo, jitter: f64) -> CertificateStatus {
 mod tests {
     use super::*;
     use crate::pki::ca::{self, Settings};
-    use crate::resources::tls::build;
     use crate::testing::{municipality, valid};
     use k8s_openapi::ByteString;
 
@@ -105,8 +104,14 @@ mod tests {
         (tenant, ca)
     }
 
+    /// The keys of `tenant-tls` that the decision reads.
     fn secret_at(tenant: &ValidTenant, ca: &CaState, now: i64) -> Secret {
-        build(tenant, &issue(tenant, ca, EC, 90 * DAY, now).unwrap(), &ca.trust_bundle())
+        let leaf = issue(tenant, ca, EC, 90 * DAY, now).unwrap();
+        let data = [("tls.crt", leaf.cert_pem), ("tls.key", leaf.key_pem), ("ca.crt", ca.trust_bundle())]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), ByteString(v.into_bytes())))
+            .collect();
+        Secret { data: Some(data), ..Default::default() }
     }
 
     #[test]

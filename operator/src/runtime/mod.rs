@@ -1,5 +1,5 @@
 //! What runs the controllers: watches and the registry of managed kinds, server-side apply,
-//! Events, errors and backoff, leader election, the HTTP endpoints and metrics, and start-up.
+//! Events, errors and backoff, leader election, the HTTP endpoints and metrics.
 
 pub mod errors;
 pub mod events;
@@ -8,5 +8,4 @@ pub mod kinds;
 pub mod leader;
 pub mod metrics;
 pub mod ssa;
-pub mod start;
 pub mod watches;

@@ -8,9 +8,9 @@ use std::sync::atomic::Ordering;
 use anyhow::{Context as _, bail};
 use tracing::{info, warn};
 
-use super::http::{self, Health};
-use super::leader::{self, Election};
 use crate::controllers::{self, Settings};
+use crate::runtime::http::{self, Health};
+use crate::runtime::leader::{self, Election};
 
 /// The options of `concejo run`.
 #[derive(clap::Args, Debug)]
