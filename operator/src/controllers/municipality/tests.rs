@@ -1,2 +1,500 @@
 //! The reconcile's request sequences against a scripted API server (tower-test): what a
 //! reconcile asks of Kubernetes, request by request.
+//!
+//! Each test spawns the reconcile and then plays the API server: every request must be the one
+//! the script expects next (method, path, and the query and content type where they matter), and
+//! once the reconcile is over and its client dropped, no request may be left.
+
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use http::{Request, Response, header::CONTENT_TYPE};
+use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Secret};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use k8s_openapi::jiff::Timestamp;
+use kube::client::Body;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::{self, Store};
+use kube::runtime::watcher::Event;
+use serde_json::{Value, json};
+use tower_test::mock::{self, SendResponse};
+
+use super::status::{Outcome, Part};
+use super::{Context, RESYNC, WAIT, error_policy, reconcile};
+use crate::api::v1alpha1::{DeletionPolicy, Municipality, MunicipalityStatus, Phase, Province};
+use crate::domain::{self, ValidTenant};
+use crate::index::Index;
+use crate::pki::{self, ca::CaState, ca::Settings};
+use crate::resources::{self, Desired, Kind, ca_secret, labels};
+use crate::runtime::{events::Events, kinds::Caches, metrics::Metrics, ssa};
+use crate::testing::{leon, municipality, plan};
+
+const NS: &str = "/api/v1/namespaces/muni-24115";
+const NETPOL: &str = "/apis/networking.k8s.io/v1/namespaces/muni-24115/networkpolicies";
+const RBAC: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/muni-24115";
+const MUNI: &str = "/apis/concejo.dev/v1alpha1/municipalities/ponferrada";
+const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
+
+/// León with an ingress namespace, so that the province adds a NetworkPolicy of its own.
+fn province() -> Province {
+    let mut leon = leon();
+    leon.spec.network.ingress_namespace = Some("ingress-nginx".into());
+    leon
+}
+
+fn ponferrada() -> Municipality {
+    let mut m = municipality("ponferrada", "24115");
+    m.metadata.resource_version = Some("7".into());
+    m.metadata.finalizers = Some(vec![labels::FINALIZER.into()]);
+    m
+}
+
+fn tenant(m: &Municipality) -> ValidTenant {
+    let (province, town) = (province(), plan("town", "4"));
+    let inputs = domain::Inputs { province: Some(&province), plan: Some(&town), ..Default::default() };
+    domain::validate(m, inputs).unwrap()
+}
+
+/// León's CA, made once for every test.
+fn ca() -> &'static CaState {
+    static CA: OnceLock<CaState> = OnceLock::new();
+    CA.get_or_init(|| {
+        let now = Timestamp::now().as_second();
+        pki::ca::reconcile(None, None, "leon", &["nube.dipuleon.es".into()], Settings::DEFAULTS, None, now).unwrap().0
+    })
+}
+
+fn store<K: Kind>(objects: impl IntoIterator<Item = K>) -> Store<K> {
+    let (store, mut writer) = reflector::store::<K>();
+    for object in objects {
+        writer.apply_watcher_event(&Event::Apply(object));
+    }
+    store
+}
+
+/// The objects of one kind among `live` (JSON as the API server holds them).
+fn of_kind<K: Kind>(live: &[Value]) -> Store<K> {
+    store(
+        live.iter().filter(|o| o["kind"] == K::kind(&()).as_ref()).map(|o| serde_json::from_value(o.clone()).unwrap()),
+    )
+}
+
+/// What the API server holds once `m` is provisioned (every object as concejo declares it, a
+/// valid certificate in `tenant-tls`), and the status a reconcile that found it so would write.
+fn provisioned(m: &Municipality) -> (Vec<Value>, MunicipalityStatus) {
+    let tenant = tenant(m);
+    let lifetime = Settings::of(&tenant.pki).leaf_lifetime;
+    let now = Timestamp::now().as_second();
+    let leaf = pki::tls::issue(&tenant, ca(), tenant.pki.key_algorithm, lifetime, now).unwrap();
+    let trust = ca().trust_bundle();
+    let desired = resources::build(&tenant, &resources::Context { certificate: Some((&leaf, &trust)) }).unwrap();
+    let in_place = |part| {
+        let names: Vec<String> = desired.of(part).map(|m| format!("{} {}", m.resource.kind, m.name)).collect();
+        Part::Ready(format!("in place: {}", names.join(", ")))
+    };
+    let outcome = Outcome::Enforced {
+        isolation: in_place(resources::Part::Isolation),
+        certificate: in_place(resources::Part::Certificate),
+        certificate_status: Some(pki::tls::status(&leaf.info, pki::tls::jitter(&tenant))),
+        tenant: Box::new(tenant),
+        invalid: None,
+    };
+    let status = super::status::compute(m, &outcome, Timestamp::now());
+    (live(&desired), status)
+}
+
+fn live(desired: &Desired) -> Vec<Value> {
+    desired.manifests.iter().map(ssa::declared).collect()
+}
+
+/// A reconcile context over a scripted API server: León, plan `town`, León's CA, `m` in the
+/// index, and the caches holding `live`.
+fn setup(m: &Municipality, live: &[Value]) -> (Arc<Context>, ApiServer) {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "default");
+    let mut caches = Caches::default();
+    caches.insert(of_kind::<Namespace>(live));
+    caches.insert(of_kind::<ResourceQuota>(live));
+    caches.insert(of_kind::<LimitRange>(live));
+    caches.insert(of_kind::<NetworkPolicy>(live));
+    caches.insert(of_kind::<Role>(live));
+    caches.insert(of_kind::<RoleBinding>(live));
+    caches.insert(of_kind::<Secret>(live));
+    let index = Index::default();
+    index.apply(&Event::Apply(m.clone()));
+    let ctx = Context {
+        client: client.clone(),
+        municipalities: store([m.clone()]),
+        provinces: store([province()]),
+        plans: store([plan("town", "4")]),
+        ca_secrets: store([ca_secret::build(ca(), "leon", "24", "default")]),
+        caches,
+        index: Arc::new(index),
+        namespace: "default".into(),
+        metrics: Arc::new(Metrics::default()),
+        events: Arc::new(Events::new(client, None)),
+        failures: Mutex::default(),
+    };
+    (Arc::new(ctx), ApiServer { handle, municipality: serde_json::to_value(m).unwrap() })
+}
+
+/// Fails the test instead of hanging when the reconcile waits on a request the script does not
+/// answer, or the script on a request the reconcile never makes.
+async fn within(test: impl Future<Output = ()>) {
+    tokio::time::timeout(Duration::from_secs(10), test).await.expect("the script and the reconcile are stuck")
+}
+
+/// Drops the reconcile's client and checks that nothing more was asked.
+async fn finish(ctx: Arc<Context>, api: ApiServer) {
+    drop(ctx);
+    api.done().await
+}
+
+fn spawn(m: &Municipality, ctx: &Arc<Context>) -> tokio::task::JoinHandle<Result<Action, super::Error>> {
+    tokio::spawn(reconcile(Arc::new(m.clone()), ctx.clone()))
+}
+
+struct ApiServer {
+    handle: mock::Handle<Request<Body>, Response<Body>>,
+    /// What a PATCH of the Municipality returns.
+    municipality: Value,
+}
+
+/// One request received: what was asked, and where to answer.
+struct Call {
+    query: String,
+    content_type: String,
+    body: Value,
+    respond: SendResponse<Response<Body>>,
+}
+
+impl Call {
+    fn reply(self, code: u16, body: &Value) {
+        let response = Response::builder().status(code).body(Body::from(serde_json::to_vec(body).unwrap()));
+        self.respond.send_response(response.unwrap());
+    }
+
+    /// A server-side apply by concejo's field manager, forced.
+    fn assert_apply(&self) {
+        assert_eq!(self.content_type, "application/apply-patch+yaml");
+        let query: Vec<&str> = self.query.split('&').collect();
+        assert!(query.contains(&"fieldManager=concejo") && query.contains(&"force=true"), "{}", self.query);
+    }
+}
+
+fn status_error(code: u16, reason: &str, message: &str) -> Value {
+    json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": message})
+}
+
+impl ApiServer {
+    /// The next request, which must be `method path`.
+    async fn expect(&mut self, method: &str, path: &str) -> Call {
+        let (request, respond) =
+            self.handle.next_request().await.unwrap_or_else(|| panic!("expected {method} {path}; no request came"));
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect_bytes().await.unwrap();
+        let body = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap() };
+        let got = (parts.method.as_str(), parts.uri.path());
+        assert_eq!(got, (method, path), "unexpected request, body {body}");
+        let content_type = parts.headers.get(CONTENT_TYPE).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+        Call { query: parts.uri.query().unwrap_or_default().to_owned(), content_type, body, respond }
+    }
+
+    /// A server-side apply of one tenant object (answered with what was applied); its body.
+    async fn apply(&mut self, path: &str) -> Value {
+        let call = self.expect("PATCH", path).await;
+        call.assert_apply();
+        let body = call.body.clone();
+        assert!(body["metadata"]["annotations"][labels::APPLIED_ANNOTATION].is_string(), "{path}: {body}");
+        call.reply(200, &body);
+        body
+    }
+
+    /// The applies of every object of the tenant's isolation part, in order, answered.
+    async fn isolation(&mut self) {
+        for path in [
+            NS.to_owned(),
+            format!("{NS}/resourcequotas/tenant-quota"),
+            format!("{NS}/limitranges/tenant-limits"),
+            format!("{NETPOL}/deny-all"),
+            format!("{NETPOL}/allow-dns"),
+            format!("{NETPOL}/allow-same-namespace"),
+            format!("{NETPOL}/allow-from-ingress"),
+            format!("{RBAC}/roles/tenant-admin"),
+            format!("{RBAC}/roles/tenant-auditor"),
+            format!("{RBAC}/rolebindings/tenant-admins"),
+            format!("{RBAC}/rolebindings/tenant-auditors"),
+        ] {
+            self.apply(&path).await;
+        }
+    }
+
+    /// The status write (server-side apply on the subresource); the status written.
+    async fn status(&mut self) -> MunicipalityStatus {
+        let call = self.expect("PATCH", &format!("{MUNI}/status")).await;
+        call.assert_apply();
+        let status = call.body["status"].clone();
+        let mut written = self.municipality.clone();
+        written["status"] = status.clone();
+        call.reply(200, &written);
+        serde_json::from_value(status).unwrap()
+    }
+
+    /// A merge patch of the Municipality (its finalizers); the patch.
+    async fn patch_municipality(&mut self) -> Value {
+        let call = self.expect("PATCH", MUNI).await;
+        assert_eq!(call.content_type, "application/merge-patch+json");
+        let patch = call.body.clone();
+        call.reply(200, &self.municipality.clone());
+        patch
+    }
+
+    /// `n` Events about the Municipality, each answered with what was sent: a new one is posted,
+    /// a repeat (same type, reason and object) is patched as a series by kube's recorder.
+    async fn events(&mut self, n: usize) -> Vec<Value> {
+        let mut events = vec![];
+        for _ in 0..n {
+            let (request, respond) = self.handle.next_request().await.expect("expected an Event; no request came");
+            let (method, path) = (request.method().to_string(), request.uri().path().to_owned());
+            let body: Value = serde_json::from_slice(&request.into_body().collect_bytes().await.unwrap()).unwrap();
+            let series = body["series"]["count"].is_number();
+            let expected = if series {
+                path.strip_prefix(EVENTS).is_some_and(|name| name.starts_with('/'))
+            } else {
+                path == EVENTS
+            };
+            assert!(expected && method == if series { "PATCH" } else { "POST" }, "{method} {path} {body}");
+            assert_eq!(body["regarding"]["name"], "ponferrada");
+            let response = Response::builder().status(if series { 200 } else { 201 });
+            respond.send_response(response.body(Body::from(serde_json::to_vec(&body).unwrap())).unwrap());
+            events.push(body);
+        }
+        events
+    }
+
+    /// Once every client is dropped: nothing else was asked.
+    async fn done(mut self) {
+        if let Some((request, _)) = self.handle.next_request().await {
+            panic!("unexpected request {} {}", request.method(), request.uri());
+        }
+    }
+}
+
+/// The reasons of Events, sorted; a repeat patched as a series shows its count.
+fn reasons(events: &[Value]) -> Vec<String> {
+    let mut reasons: Vec<String> = events
+        .iter()
+        .map(|e| match e["series"]["count"].as_u64() {
+            Some(n) => format!("{} x{n}", e["reason"].as_str().unwrap()),
+            None => e["reason"].as_str().unwrap().to_owned(),
+        })
+        .collect();
+    reasons.sort();
+    reasons
+}
+
+fn condition(status: &MunicipalityStatus, type_: &str) -> (String, String, String) {
+    let c = status.conditions.iter().find(|c| c.type_ == type_).unwrap_or_else(|| panic!("no {type_}"));
+    (c.status.clone(), c.reason.clone(), c.message.clone())
+}
+
+/// The requeue delay of an Action, in seconds (its field is private; its Debug shows it).
+fn requeue_secs(action: &Action) -> f64 {
+    let debug = format!("{action:?}");
+    let duration = debug.split("Some(").nth(1).and_then(|s| s.split(')').next()).expect(&debug);
+    let unit = duration.find(|c: char| c.is_alphabetic()).expect(&debug);
+    let scale = match &duration[unit..] {
+        "s" => 1.0,
+        "ms" => 1e-3,
+        "µs" => 1e-6,
+        "ns" => 1e-9,
+        other => panic!("unit {other} in {debug}"),
+    };
+    duration[..unit].parse::<f64>().unwrap() * scale
+}
+
+#[tokio::test]
+async fn a_new_municipality_first_gets_the_finalizer_and_nothing_else() {
+    within(async {
+        let mut m = ponferrada();
+        m.metadata.finalizers = None;
+        let (ctx, mut api) = setup(&m, &[]);
+        let run = spawn(&m, &ctx);
+        let patch = api.patch_municipality().await;
+        assert_eq!(patch, json!({"metadata": {"finalizers": [labels::FINALIZER], "resourceVersion": "7"}}));
+        assert_eq!(run.await.unwrap().unwrap(), Action::await_change());
+        finish(ctx, api).await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_new_tenant_is_applied_in_order_then_its_status_written_and_announced() {
+    within(async {
+        let m = ponferrada();
+        let (ctx, mut api) = setup(&m, &[]);
+        let run = spawn(&m, &ctx);
+        api.isolation().await;
+        let secret = api.apply(&format!("{NS}/secrets/tenant-tls")).await;
+        assert_eq!(secret["type"], "kubernetes.io/tls");
+        // Announced once the Secret is in place, before the status write.
+        assert_eq!(reasons(&api.events(1).await), ["CertificateIssued"]);
+        let status = api.status().await;
+        assert_eq!(status.phase, Some(Phase::Ready));
+        assert_eq!(status.namespace.as_deref(), Some("muni-24115"));
+        assert_eq!(status.certificate.unwrap().dns_names, ["ponferrada.nube.dipuleon.es"]);
+        assert!(status.conditions.iter().all(|c| c.status == "True"), "{:?}", status.conditions);
+        assert_eq!(reasons(&api.events(4).await), ["Applied", "Issued", "Reconciled", "Validated"]);
+        let action = run.await.unwrap().unwrap();
+        assert_eq!(action, Action::requeue(RESYNC), "the certificate renews later than the resync");
+        finish(ctx, api).await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn an_unchanged_tenant_makes_no_request() {
+    within(async {
+        let mut m = ponferrada();
+        let (live, status) = provisioned(&m);
+        m.status = Some(status);
+        let (ctx, api) = setup(&m, &live);
+        let action = reconcile(Arc::new(m), ctx.clone()).await.unwrap();
+        assert_eq!(action, Action::requeue(RESYNC));
+        finish(ctx, api).await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_missing_plan_keeps_the_last_tenant_enforced_and_restores_a_deleted_policy() {
+    within(async {
+        let mut m = ponferrada();
+        let (mut live, status) = provisioned(&m);
+        let namespace: Namespace = serde_json::from_value(live[0].clone()).unwrap();
+        assert_eq!(resources::namespace::enforced(&namespace), Some(tenant(&m)), "it says what it enforces");
+        live.retain(|o| o["metadata"]["name"] != "deny-all");
+        m.status = Some(status);
+        m.spec.plan = Some("huge".into());
+        let (ctx, mut api) = setup(&m, &live);
+        let run = spawn(&m, &ctx);
+        api.apply(&format!("{NETPOL}/deny-all")).await;
+        let status = api.status().await;
+        assert_eq!(status.phase, Some(Phase::Degraded));
+        assert_eq!(status.plan.as_deref(), Some("town"), "the last valid plan stays enforced");
+        let (valid, reason, _) = condition(&status, "Valid");
+        assert_eq!((valid.as_str(), reason.as_str()), ("False", "PlanNotFound"));
+        assert_eq!(condition(&status, "Isolated").0, "True");
+        assert_eq!(reasons(&api.events(2).await), ["InvalidSpec", "PlanNotFound"]);
+        assert_eq!(run.await.unwrap().unwrap(), Action::requeue(RESYNC));
+        finish(ctx, api).await;
+    })
+    .await
+}
+
+fn deleted(policy: DeletionPolicy) -> Municipality {
+    let mut m = ponferrada();
+    m.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
+    m.spec.deletion_policy = policy;
+    m
+}
+
+fn tenant_namespace() -> Value {
+    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "muni-24115",
+        "labels": {labels::INSTANCE: "ponferrada", labels::MANAGED_BY: "concejo"}}})
+}
+
+#[tokio::test]
+async fn deletion_with_retain_releases_the_namespace_then_the_finalizer() {
+    within(async {
+        let m = deleted(DeletionPolicy::Retain);
+        let (ctx, mut api) = setup(&m, &[]);
+        let run = spawn(&m, &ctx);
+        api.expect("GET", NS).await.reply(200, &tenant_namespace());
+        let call = api.expect("PATCH", NS).await;
+        assert_eq!(call.content_type, "application/merge-patch+json");
+        let metadata = &call.body["metadata"];
+        assert_eq!(metadata["labels"], json!({labels::MANAGED_BY: null, labels::INSTANCE: null}));
+        assert!(metadata["annotations"][labels::RETAINED_ANNOTATION].as_str().unwrap().contains("Retain"));
+        call.reply(200, &tenant_namespace());
+        assert_eq!(reasons(&api.events(1).await), ["Retained"]);
+        assert_eq!(api.patch_municipality().await["metadata"]["finalizers"], json!([]));
+        assert_eq!(run.await.unwrap().unwrap(), Action::await_change());
+        finish(ctx, api).await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn deletion_with_delete_waits_for_the_namespace_to_go_then_releases_the_finalizer() {
+    within(async {
+        let m = deleted(DeletionPolicy::Delete);
+        let (ctx, mut api) = setup(&m, &[]);
+        let run = spawn(&m, &ctx);
+        api.expect("GET", NS).await.reply(200, &tenant_namespace());
+        let call = api.expect("DELETE", NS).await;
+        assert_eq!(call.body["propagationPolicy"], "Background");
+        let mut terminating = tenant_namespace();
+        terminating["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        call.reply(200, &terminating);
+        assert_eq!(reasons(&api.events(1).await), ["Deleting"]);
+        let status = api.status().await;
+        assert_eq!(status.phase, Some(Phase::Terminating));
+        assert_eq!(condition(&status, "Ready").1, "Terminating");
+        assert_eq!(reasons(&api.events(1).await), ["Terminating"]);
+        assert_eq!(run.await.unwrap().unwrap(), Action::requeue(WAIT));
+
+        // The namespace is gone: the Municipality may go.
+        let run = spawn(&m, &ctx);
+        api.expect("GET", NS).await.reply(404, &status_error(404, "NotFound", "namespaces \"muni-24115\" not found"));
+        assert_eq!(api.patch_municipality().await["metadata"]["finalizers"], json!([]));
+        assert_eq!(run.await.unwrap().unwrap(), Action::await_change());
+        finish(ctx, api).await;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_failing_apply_stops_its_part_is_reported_and_retried_with_backoff() {
+    within(async {
+        let m = ponferrada();
+        let (ctx, mut api) = setup(&m, &[]);
+        let run = spawn(&m, &ctx);
+        for path in
+            [NS.to_owned(), format!("{NS}/resourcequotas/tenant-quota"), format!("{NS}/limitranges/tenant-limits")]
+        {
+            api.apply(&path).await;
+        }
+        let call = api.expect("PATCH", &format!("{NETPOL}/deny-all")).await;
+        call.reply(500, &status_error(500, "InternalError", "etcdserver: request timed out"));
+        // Nothing more of isolation, and no certificate while isolation failed.
+        let status = api.status().await;
+        let (isolated, reason, message) = condition(&status, "Isolated");
+        assert_eq!((isolated.as_str(), reason.as_str()), ("False", "ApplyFailed"));
+        assert!(message.contains("NetworkPolicy deny-all") && message.contains("etcdserver"), "{message}");
+        assert_eq!(condition(&status, "CertificateReady").1, "WaitingForIsolation");
+        assert_eq!(status.phase, Some(Phase::Provisioning), "never provisioned before: not Degraded");
+        // Isolated and Ready both turn False with reason ApplyFailed: kube's recorder keys Events by
+        // type, reason and object, so Ready's is sent as a repeat of Isolated's (PATCH, series 2)
+        // carrying Isolated's note; Ready's own note never reaches the API server.
+        let events = api.events(4).await;
+        assert_eq!(reasons(&events), ["ApplyFailed", "ApplyFailed x2", "Validated", "WaitingForIsolation"]);
+        let repeat = events.iter().find(|e| e["series"].is_object()).unwrap();
+        assert!(repeat["note"].as_str().unwrap().starts_with("Isolated: "), "{repeat}");
+        let error = run.await.unwrap().unwrap_err();
+        assert!(error.to_string().contains("NetworkPolicy deny-all"), "{error}");
+
+        let m = Arc::new(m);
+        let first = requeue_secs(&error_policy(m.clone(), &error, ctx.clone()));
+        let second = requeue_secs(&error_policy(m.clone(), &error, ctx.clone()));
+        assert!((0.8..=1.2).contains(&first), "{first}");
+        assert!((1.6..=2.4).contains(&second), "{second}");
+        // Published from spawned tasks; the second is a repeat (series) if the first was recorded first.
+        assert!(reasons(&api.events(2).await).iter().all(|r| r.starts_with("ReconcileFailedApply")));
+        finish(ctx, api).await;
+    })
+    .await
+}
