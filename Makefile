@@ -61,6 +61,13 @@ demo-stop: ## stop the demo's operator (the cluster keeps running; `make cluster
 .PHONY: bench
 bench: ## benchmarks (release build); results are recorded in docs/benchmarks.md
 	cargo bench -p concejo --bench certificates
+	e2e/bench/scale.sh 24
+	e2e/bench/scale.sh 05 09 24 34 37 40 42 47 49
+
+PROVINCES ?= 24
+.PHONY: bench-scale
+bench-scale: tools ## onboard whole provinces on a dedicated local control plane (PROVINCES="05 09 ...")
+	e2e/bench/scale.sh $(PROVINCES)
 
 .PHONY: fmt
 fmt: ## format the code

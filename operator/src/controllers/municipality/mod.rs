@@ -205,12 +205,21 @@ async fn write_status(
     if !ssa::status(api, &municipality.name_any(), &ours, &ctx.metrics).await? {
         return Ok(()); // gone since the cache saw it (its finalizer was just removed)
     }
-    for c in &desired.conditions {
-        let changed =
-            !current.conditions.iter().any(|p| p.type_ == c.type_ && p.status == c.status && p.reason == c.reason);
-        if changed && status::OWNED.contains(&c.type_.as_str()) {
-            ctx.publish(municipality, c.status == "True", &c.reason, format!("{}: {}", c.type_, c.message)).await;
+    // One Event per (status, reason) that changed: the recorder folds Events with the same reason
+    // into one series, which would keep only the first condition's note.
+    let mut events: Vec<(bool, &str, Vec<String>)> = vec![];
+    for c in desired.conditions.iter().filter(|c| status::OWNED.contains(&c.type_.as_str())) {
+        if current.conditions.iter().any(|p| p.type_ == c.type_ && p.status == c.status && p.reason == c.reason) {
+            continue;
         }
+        let (normal, note) = (c.status == "True", format!("{}: {}", c.type_, c.message));
+        match events.iter_mut().find(|(n, r, _)| *n == normal && *r == c.reason) {
+            Some((_, _, notes)) => notes.push(note),
+            None => events.push((normal, &c.reason, vec![note])),
+        }
+    }
+    for (normal, reason, notes) in events {
+        ctx.publish(municipality, normal, reason, notes.join("; ")).await;
     }
     Ok(())
 }

@@ -1,5 +1,4 @@
-//! The reconcile's request sequences against a scripted API server (tower-test): what a
-//! reconcile asks of Kubernetes, request by request.
+//! The scripted API server and the fixtures of the request-sequence tests.
 //!
 //! Each test spawns the reconcile and then plays the API server: every request must be the one
 //! the script expects next (method, path, and the query and content type where they matter), and
@@ -13,7 +12,6 @@ use http::{Request, Response, header::CONTENT_TYPE};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 use kube::client::Body;
 use kube::runtime::controller::Action;
@@ -22,9 +20,9 @@ use kube::runtime::watcher::Event;
 use serde_json::{Value, json};
 use tower_test::mock::{self, SendResponse};
 
-use super::status::{Outcome, Part};
-use super::{Context, RESYNC, WAIT, error_policy, reconcile};
-use crate::api::v1alpha1::{DeletionPolicy, Municipality, MunicipalityStatus, Phase, Province};
+use super::super::status::{Outcome, Part};
+use super::super::{Context, reconcile};
+use crate::api::v1alpha1::{Municipality, MunicipalityStatus, Province};
 use crate::domain::{self, ValidTenant};
 use crate::index::Index;
 use crate::pki::{self, ca::CaState, ca::Settings};
@@ -32,34 +30,34 @@ use crate::resources::{self, Desired, Kind, ca_secret, labels};
 use crate::runtime::{events::Events, kinds::Caches, metrics::Metrics, ssa};
 use crate::testing::{leon, municipality, plan};
 
-const NS: &str = "/api/v1/namespaces/muni-24115";
-const NETPOL: &str = "/apis/networking.k8s.io/v1/namespaces/muni-24115/networkpolicies";
-const RBAC: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/muni-24115";
-const MUNI: &str = "/apis/concejo.dev/v1alpha1/municipalities/ponferrada";
-const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
+pub(super) const NS: &str = "/api/v1/namespaces/muni-24115";
+pub(super) const NETPOL: &str = "/apis/networking.k8s.io/v1/namespaces/muni-24115/networkpolicies";
+pub(super) const RBAC: &str = "/apis/rbac.authorization.k8s.io/v1/namespaces/muni-24115";
+pub(super) const MUNI: &str = "/apis/concejo.dev/v1alpha1/municipalities/ponferrada";
+pub(super) const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
 
 /// León with an ingress namespace, so that the province adds a NetworkPolicy of its own.
-fn province() -> Province {
+pub(super) fn province() -> Province {
     let mut leon = leon();
     leon.spec.network.ingress_namespace = Some("ingress-nginx".into());
     leon
 }
 
-fn ponferrada() -> Municipality {
+pub(super) fn ponferrada() -> Municipality {
     let mut m = municipality("ponferrada", "24115");
     m.metadata.resource_version = Some("7".into());
     m.metadata.finalizers = Some(vec![labels::FINALIZER.into()]);
     m
 }
 
-fn tenant(m: &Municipality) -> ValidTenant {
+pub(super) fn tenant(m: &Municipality) -> ValidTenant {
     let (province, town) = (province(), plan("town", "4"));
     let inputs = domain::Inputs { province: Some(&province), plan: Some(&town), ..Default::default() };
     domain::validate(m, inputs).unwrap()
 }
 
 /// León's CA, made once for every test.
-fn ca() -> &'static CaState {
+pub(super) fn ca() -> &'static CaState {
     static CA: OnceLock<CaState> = OnceLock::new();
     CA.get_or_init(|| {
         let now = Timestamp::now().as_second();
@@ -67,7 +65,7 @@ fn ca() -> &'static CaState {
     })
 }
 
-fn store<K: Kind>(objects: impl IntoIterator<Item = K>) -> Store<K> {
+pub(super) fn store<K: Kind>(objects: impl IntoIterator<Item = K>) -> Store<K> {
     let (store, mut writer) = reflector::store::<K>();
     for object in objects {
         writer.apply_watcher_event(&Event::Apply(object));
@@ -76,7 +74,7 @@ fn store<K: Kind>(objects: impl IntoIterator<Item = K>) -> Store<K> {
 }
 
 /// The objects of one kind among `live` (JSON as the API server holds them).
-fn of_kind<K: Kind>(live: &[Value]) -> Store<K> {
+pub(super) fn of_kind<K: Kind>(live: &[Value]) -> Store<K> {
     store(
         live.iter().filter(|o| o["kind"] == K::kind(&()).as_ref()).map(|o| serde_json::from_value(o.clone()).unwrap()),
     )
@@ -84,7 +82,7 @@ fn of_kind<K: Kind>(live: &[Value]) -> Store<K> {
 
 /// What the API server holds once `m` is provisioned (every object as concejo declares it, a
 /// valid certificate in `tenant-tls`), and the status a reconcile that found it so would write.
-fn provisioned(m: &Municipality) -> (Vec<Value>, MunicipalityStatus) {
+pub(super) fn provisioned(m: &Municipality) -> (Vec<Value>, MunicipalityStatus) {
     let tenant = tenant(m);
     let lifetime = Settings::of(&tenant.pki).leaf_lifetime;
     let now = Timestamp::now().as_second();
@@ -102,17 +100,17 @@ fn provisioned(m: &Municipality) -> (Vec<Value>, MunicipalityStatus) {
         tenant: Box::new(tenant),
         invalid: None,
     };
-    let status = super::status::compute(m, &outcome, Timestamp::now());
+    let status = super::super::status::compute(m, &outcome, Timestamp::now());
     (live(&desired), status)
 }
 
-fn live(desired: &Desired) -> Vec<Value> {
+pub(super) fn live(desired: &Desired) -> Vec<Value> {
     desired.manifests.iter().map(ssa::declared).collect()
 }
 
 /// A reconcile context over a scripted API server: León, plan `town`, León's CA, `m` in the
 /// index, and the caches holding `live`.
-fn setup(m: &Municipality, live: &[Value]) -> (Arc<Context>, ApiServer) {
+pub(super) fn setup(m: &Municipality, live: &[Value]) -> (Arc<Context>, ApiServer) {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
     let mut caches = Caches::default();
@@ -143,55 +141,58 @@ fn setup(m: &Municipality, live: &[Value]) -> (Arc<Context>, ApiServer) {
 
 /// Fails the test instead of hanging when the reconcile waits on a request the script does not
 /// answer, or the script on a request the reconcile never makes.
-async fn within(test: impl Future<Output = ()>) {
+pub(super) async fn within(test: impl Future<Output = ()>) {
     tokio::time::timeout(Duration::from_secs(10), test).await.expect("the script and the reconcile are stuck")
 }
 
 /// Drops the reconcile's client and checks that nothing more was asked.
-async fn finish(ctx: Arc<Context>, api: ApiServer) {
+pub(super) async fn finish(ctx: Arc<Context>, api: ApiServer) {
     drop(ctx);
     api.done().await
 }
 
-fn spawn(m: &Municipality, ctx: &Arc<Context>) -> tokio::task::JoinHandle<Result<Action, super::Error>> {
+pub(super) fn spawn(
+    m: &Municipality,
+    ctx: &Arc<Context>,
+) -> tokio::task::JoinHandle<Result<Action, super::super::Error>> {
     tokio::spawn(reconcile(Arc::new(m.clone()), ctx.clone()))
 }
 
-struct ApiServer {
+pub(super) struct ApiServer {
     handle: mock::Handle<Request<Body>, Response<Body>>,
     /// What a PATCH of the Municipality returns.
     municipality: Value,
 }
 
 /// One request received: what was asked, and where to answer.
-struct Call {
+pub(super) struct Call {
     query: String,
-    content_type: String,
-    body: Value,
+    pub(super) content_type: String,
+    pub(super) body: Value,
     respond: SendResponse<Response<Body>>,
 }
 
 impl Call {
-    fn reply(self, code: u16, body: &Value) {
+    pub(super) fn reply(self, code: u16, body: &Value) {
         let response = Response::builder().status(code).body(Body::from(serde_json::to_vec(body).unwrap()));
         self.respond.send_response(response.unwrap());
     }
 
     /// A server-side apply by concejo's field manager, forced.
-    fn assert_apply(&self) {
+    pub(super) fn assert_apply(&self) {
         assert_eq!(self.content_type, "application/apply-patch+yaml");
         let query: Vec<&str> = self.query.split('&').collect();
         assert!(query.contains(&"fieldManager=concejo") && query.contains(&"force=true"), "{}", self.query);
     }
 }
 
-fn status_error(code: u16, reason: &str, message: &str) -> Value {
+pub(super) fn status_error(code: u16, reason: &str, message: &str) -> Value {
     json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": code, "reason": reason, "message": message})
 }
 
 impl ApiServer {
     /// The next request, which must be `method path`.
-    async fn expect(&mut self, method: &str, path: &str) -> Call {
+    pub(super) async fn expect(&mut self, method: &str, path: &str) -> Call {
         let (request, respond) =
             self.handle.next_request().await.unwrap_or_else(|| panic!("expected {method} {path}; no request came"));
         let (parts, body) = request.into_parts();
@@ -204,7 +205,7 @@ impl ApiServer {
     }
 
     /// A server-side apply of one tenant object (answered with what was applied); its body.
-    async fn apply(&mut self, path: &str) -> Value {
+    pub(super) async fn apply(&mut self, path: &str) -> Value {
         let call = self.expect("PATCH", path).await;
         call.assert_apply();
         let body = call.body.clone();
@@ -214,7 +215,7 @@ impl ApiServer {
     }
 
     /// The applies of every object of the tenant's isolation part, in order, answered.
-    async fn isolation(&mut self) {
+    pub(super) async fn isolation(&mut self) {
         for path in [
             NS.to_owned(),
             format!("{NS}/resourcequotas/tenant-quota"),
@@ -233,7 +234,7 @@ impl ApiServer {
     }
 
     /// The status write (server-side apply on the subresource); the status written.
-    async fn status(&mut self) -> MunicipalityStatus {
+    pub(super) async fn status(&mut self) -> MunicipalityStatus {
         let call = self.expect("PATCH", &format!("{MUNI}/status")).await;
         call.assert_apply();
         let status = call.body["status"].clone();
@@ -244,7 +245,7 @@ impl ApiServer {
     }
 
     /// A merge patch of the Municipality (its finalizers); the patch.
-    async fn patch_municipality(&mut self) -> Value {
+    pub(super) async fn patch_municipality(&mut self) -> Value {
         let call = self.expect("PATCH", MUNI).await;
         assert_eq!(call.content_type, "application/merge-patch+json");
         let patch = call.body.clone();
@@ -254,7 +255,7 @@ impl ApiServer {
 
     /// `n` Events about the Municipality, each answered with what was sent: a new one is posted,
     /// a repeat (same type, reason and object) is patched as a series by kube's recorder.
-    async fn events(&mut self, n: usize) -> Vec<Value> {
+    pub(super) async fn events(&mut self, n: usize) -> Vec<Value> {
         let mut events = vec![];
         for _ in 0..n {
             let (request, respond) = self.handle.next_request().await.expect("expected an Event; no request came");
@@ -276,7 +277,7 @@ impl ApiServer {
     }
 
     /// Once every client is dropped: nothing else was asked.
-    async fn done(mut self) {
+    pub(super) async fn done(mut self) {
         if let Some((request, _)) = self.handle.next_request().await {
             panic!("unexpected request {} {}", request.method(), request.uri());
         }
@@ -284,7 +285,7 @@ impl ApiServer {
 }
 
 /// The reasons of Events, sorted; a repeat patched as a series shows its count.
-fn reasons(events: &[Value]) -> Vec<String> {
+pub(super) fn reasons(events: &[Value]) -> Vec<String> {
     let mut reasons: Vec<String> = events
         .iter()
         .map(|e| match e["series"]["count"].as_u64() {
@@ -296,13 +297,13 @@ fn reasons(events: &[Value]) -> Vec<String> {
     reasons
 }
 
-fn condition(status: &MunicipalityStatus, type_: &str) -> (String, String, String) {
+pub(super) fn condition(status: &MunicipalityStatus, type_: &str) -> (String, String, String) {
     let c = status.conditions.iter().find(|c| c.type_ == type_).unwrap_or_else(|| panic!("no {type_}"));
     (c.status.clone(), c.reason.clone(), c.message.clone())
 }
 
 /// The requeue delay of an Action, in seconds (its field is private; its Debug shows it).
-fn requeue_secs(action: &Action) -> f64 {
+pub(super) fn requeue_secs(action: &Action) -> f64 {
     let debug = format!("{action:?}");
     let duration = debug.split("Some(").nth(1).and_then(|s| s.split(')').next()).expect(&debug);
     let unit = duration.find(|c: char| c.is_alphabetic()).expect(&debug);
@@ -314,187 +315,4 @@ fn requeue_secs(action: &Action) -> f64 {
         other => panic!("unit {other} in {debug}"),
     };
     duration[..unit].parse::<f64>().unwrap() * scale
-}
-
-#[tokio::test]
-async fn a_new_municipality_first_gets_the_finalizer_and_nothing_else() {
-    within(async {
-        let mut m = ponferrada();
-        m.metadata.finalizers = None;
-        let (ctx, mut api) = setup(&m, &[]);
-        let run = spawn(&m, &ctx);
-        let patch = api.patch_municipality().await;
-        assert_eq!(patch, json!({"metadata": {"finalizers": [labels::FINALIZER], "resourceVersion": "7"}}));
-        assert_eq!(run.await.unwrap().unwrap(), Action::await_change());
-        finish(ctx, api).await;
-    })
-    .await
-}
-
-#[tokio::test]
-async fn a_new_tenant_is_applied_in_order_then_its_status_written_and_announced() {
-    within(async {
-        let m = ponferrada();
-        let (ctx, mut api) = setup(&m, &[]);
-        let run = spawn(&m, &ctx);
-        api.isolation().await;
-        let secret = api.apply(&format!("{NS}/secrets/tenant-tls")).await;
-        assert_eq!(secret["type"], "kubernetes.io/tls");
-        // Announced once the Secret is in place, before the status write.
-        assert_eq!(reasons(&api.events(1).await), ["CertificateIssued"]);
-        let status = api.status().await;
-        assert_eq!(status.phase, Some(Phase::Ready));
-        assert_eq!(status.namespace.as_deref(), Some("muni-24115"));
-        assert_eq!(status.certificate.unwrap().dns_names, ["ponferrada.nube.dipuleon.es"]);
-        assert!(status.conditions.iter().all(|c| c.status == "True"), "{:?}", status.conditions);
-        assert_eq!(reasons(&api.events(4).await), ["Applied", "Issued", "Reconciled", "Validated"]);
-        let action = run.await.unwrap().unwrap();
-        assert_eq!(action, Action::requeue(RESYNC), "the certificate renews later than the resync");
-        finish(ctx, api).await;
-    })
-    .await
-}
-
-#[tokio::test]
-async fn an_unchanged_tenant_makes_no_request() {
-    within(async {
-        let mut m = ponferrada();
-        let (live, status) = provisioned(&m);
-        m.status = Some(status);
-        let (ctx, api) = setup(&m, &live);
-        let action = reconcile(Arc::new(m), ctx.clone()).await.unwrap();
-        assert_eq!(action, Action::requeue(RESYNC));
-        finish(ctx, api).await;
-    })
-    .await
-}
-
-#[tokio::test]
-async fn a_missing_plan_keeps_the_last_tenant_enforced_and_restores_a_deleted_policy() {
-    within(async {
-        let mut m = ponferrada();
-        let (mut live, status) = provisioned(&m);
-        let namespace: Namespace = serde_json::from_value(live[0].clone()).unwrap();
-        assert_eq!(resources::namespace::enforced(&namespace), Some(tenant(&m)), "it says what it enforces");
-        live.retain(|o| o["metadata"]["name"] != "deny-all");
-        m.status = Some(status);
-        m.spec.plan = Some("huge".into());
-        let (ctx, mut api) = setup(&m, &live);
-        let run = spawn(&m, &ctx);
-        api.apply(&format!("{NETPOL}/deny-all")).await;
-        let status = api.status().await;
-        assert_eq!(status.phase, Some(Phase::Degraded));
-        assert_eq!(status.plan.as_deref(), Some("town"), "the last valid plan stays enforced");
-        let (valid, reason, _) = condition(&status, "Valid");
-        assert_eq!((valid.as_str(), reason.as_str()), ("False", "PlanNotFound"));
-        assert_eq!(condition(&status, "Isolated").0, "True");
-        assert_eq!(reasons(&api.events(2).await), ["InvalidSpec", "PlanNotFound"]);
-        assert_eq!(run.await.unwrap().unwrap(), Action::requeue(RESYNC));
-        finish(ctx, api).await;
-    })
-    .await
-}
-
-fn deleted(policy: DeletionPolicy) -> Municipality {
-    let mut m = ponferrada();
-    m.metadata.deletion_timestamp = Some(Time(Timestamp::now()));
-    m.spec.deletion_policy = policy;
-    m
-}
-
-fn tenant_namespace() -> Value {
-    json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "muni-24115",
-        "labels": {labels::INSTANCE: "ponferrada", labels::MANAGED_BY: "concejo"}}})
-}
-
-#[tokio::test]
-async fn deletion_with_retain_releases_the_namespace_then_the_finalizer() {
-    within(async {
-        let m = deleted(DeletionPolicy::Retain);
-        let (ctx, mut api) = setup(&m, &[]);
-        let run = spawn(&m, &ctx);
-        api.expect("GET", NS).await.reply(200, &tenant_namespace());
-        let call = api.expect("PATCH", NS).await;
-        assert_eq!(call.content_type, "application/merge-patch+json");
-        let metadata = &call.body["metadata"];
-        assert_eq!(metadata["labels"], json!({labels::MANAGED_BY: null, labels::INSTANCE: null}));
-        assert!(metadata["annotations"][labels::RETAINED_ANNOTATION].as_str().unwrap().contains("Retain"));
-        call.reply(200, &tenant_namespace());
-        assert_eq!(reasons(&api.events(1).await), ["Retained"]);
-        assert_eq!(api.patch_municipality().await["metadata"]["finalizers"], json!([]));
-        assert_eq!(run.await.unwrap().unwrap(), Action::await_change());
-        finish(ctx, api).await;
-    })
-    .await
-}
-
-#[tokio::test]
-async fn deletion_with_delete_waits_for_the_namespace_to_go_then_releases_the_finalizer() {
-    within(async {
-        let m = deleted(DeletionPolicy::Delete);
-        let (ctx, mut api) = setup(&m, &[]);
-        let run = spawn(&m, &ctx);
-        api.expect("GET", NS).await.reply(200, &tenant_namespace());
-        let call = api.expect("DELETE", NS).await;
-        assert_eq!(call.body["propagationPolicy"], "Background");
-        let mut terminating = tenant_namespace();
-        terminating["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
-        call.reply(200, &terminating);
-        assert_eq!(reasons(&api.events(1).await), ["Deleting"]);
-        let status = api.status().await;
-        assert_eq!(status.phase, Some(Phase::Terminating));
-        assert_eq!(condition(&status, "Ready").1, "Terminating");
-        assert_eq!(reasons(&api.events(1).await), ["Terminating"]);
-        assert_eq!(run.await.unwrap().unwrap(), Action::requeue(WAIT));
-
-        // The namespace is gone: the Municipality may go.
-        let run = spawn(&m, &ctx);
-        api.expect("GET", NS).await.reply(404, &status_error(404, "NotFound", "namespaces \"muni-24115\" not found"));
-        assert_eq!(api.patch_municipality().await["metadata"]["finalizers"], json!([]));
-        assert_eq!(run.await.unwrap().unwrap(), Action::await_change());
-        finish(ctx, api).await;
-    })
-    .await
-}
-
-#[tokio::test]
-async fn a_failing_apply_stops_its_part_is_reported_and_retried_with_backoff() {
-    within(async {
-        let m = ponferrada();
-        let (ctx, mut api) = setup(&m, &[]);
-        let run = spawn(&m, &ctx);
-        for path in
-            [NS.to_owned(), format!("{NS}/resourcequotas/tenant-quota"), format!("{NS}/limitranges/tenant-limits")]
-        {
-            api.apply(&path).await;
-        }
-        let call = api.expect("PATCH", &format!("{NETPOL}/deny-all")).await;
-        call.reply(500, &status_error(500, "InternalError", "etcdserver: request timed out"));
-        // Nothing more of isolation, and no certificate while isolation failed.
-        let status = api.status().await;
-        let (isolated, reason, message) = condition(&status, "Isolated");
-        assert_eq!((isolated.as_str(), reason.as_str()), ("False", "ApplyFailed"));
-        assert!(message.contains("NetworkPolicy deny-all") && message.contains("etcdserver"), "{message}");
-        assert_eq!(condition(&status, "CertificateReady").1, "WaitingForIsolation");
-        assert_eq!(status.phase, Some(Phase::Provisioning), "never provisioned before: not Degraded");
-        // Isolated and Ready both turn False with reason ApplyFailed: kube's recorder keys Events by
-        // type, reason and object, so Ready's is sent as a repeat of Isolated's (PATCH, series 2)
-        // carrying Isolated's note; Ready's own note never reaches the API server.
-        let events = api.events(4).await;
-        assert_eq!(reasons(&events), ["ApplyFailed", "ApplyFailed x2", "Validated", "WaitingForIsolation"]);
-        let repeat = events.iter().find(|e| e["series"].is_object()).unwrap();
-        assert!(repeat["note"].as_str().unwrap().starts_with("Isolated: "), "{repeat}");
-        let error = run.await.unwrap().unwrap_err();
-        assert!(error.to_string().contains("NetworkPolicy deny-all"), "{error}");
-
-        let m = Arc::new(m);
-        let first = requeue_secs(&error_policy(m.clone(), &error, ctx.clone()));
-        let second = requeue_secs(&error_policy(m.clone(), &error, ctx.clone()));
-        assert!((0.8..=1.2).contains(&first), "{first}");
-        assert!((1.6..=2.4).contains(&second), "{second}");
-        // Published from spawned tasks; the second is a repeat (series) if the first was recorded first.
-        assert!(reasons(&api.events(2).await).iter().all(|r| r.starts_with("ReconcileFailedApply")));
-        finish(ctx, api).await;
-    })
-    .await
 }
