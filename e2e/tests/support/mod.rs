@@ -3,6 +3,10 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+mod probes;
+#[allow(unused_imports)] // not every test binary uses them
+pub use probes::*;
+
 use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -355,40 +359,4 @@ pub async fn create_raw(client: &Client, object: serde_json::Value) -> anyhow::R
     let api = Api::<DynamicObject>::all_with(client.clone(), &ApiResource::erase::<Municipality>(&()));
     api.create(&PostParams::default(), &serde_json::from_value(object)?).await?;
     Ok(())
-}
-
-/// A condition: the Province has a status condition of this type and status.
-pub fn province_has_condition(type_: &'static str, status: &'static str) -> impl Condition<Province> {
-    move |p: Option<&Province>| {
-        p.and_then(|p| p.status.as_ref())
-            .is_some_and(|s| s.conditions.iter().any(|c| c.type_ == type_ && c.status == status))
-    }
-}
-
-/// Waits until the sum of a metric's samples has not changed for `quiet`, and returns it.
-pub async fn settled(operator: &Operator, prefix: &str, quiet: Duration) -> anyhow::Result<f64> {
-    let deadline = tokio::time::Instant::now() + TIMEOUT;
-    let mut value = operator.metric_sum(prefix).await?;
-    let mut since = tokio::time::Instant::now();
-    loop {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        let now = operator.metric_sum(prefix).await?;
-        if now != value {
-            (value, since) = (now, tokio::time::Instant::now());
-        } else if since.elapsed() >= quiet {
-            return Ok(value);
-        }
-        ensure!(tokio::time::Instant::now() < deadline, "{prefix} never settled within {TIMEOUT:?}");
-    }
-}
-
-/// Deletes an object if it is there, and waits until it is gone.
-pub async fn delete_if_present<K>(api: &Api<K>, name: &str) -> anyhow::Result<()>
-where
-    K: Resource + Clone + DeserializeOwned + std::fmt::Debug + Send + 'static,
-{
-    if api.get_opt(name).await?.is_some() {
-        api.delete(name, &DeleteParams::default()).await?;
-    }
-    wait_deleted(api, name).await
 }
