@@ -10,22 +10,20 @@ use crate::runtime::errors::Error;
 use crate::runtime::ssa;
 
 /// Applies and prunes one part; a failure becomes the part's condition, never an early return,
-/// so that the other parts are still applied and reported.
-pub async fn part(ctx: &Context, desired: &Desired, part: resources::Part) -> Part {
+/// so that the other parts are still applied and reported. `ready` says what is in place.
+pub async fn part(ctx: &Context, desired: &Desired, part: resources::Part, ready: String) -> Part {
     match apply(ctx, desired, part).await {
-        Ok(summary) => Part::Ready(summary),
+        Ok(()) => Part::Ready(ready),
         Err(error) => Part::Failed { reason: "ApplyFailed", message: error },
     }
 }
 
-async fn apply(ctx: &Context, desired: &Desired, part: resources::Part) -> Result<String, String> {
-    let mut names = vec![];
+async fn apply(ctx: &Context, desired: &Desired, part: resources::Part) -> Result<(), String> {
     for m in desired.of(part) {
         let live = ctx.caches.live(&m.resource, m.namespace.as_deref(), &m.name);
         ssa::ensure(&ctx.client, live.as_ref(), m, &ctx.metrics)
             .await
             .map_err(|e| failure(&m.resource.kind, &m.name, &e))?;
-        names.push(format!("{} {}", m.resource.kind, m.name));
     }
     let namespace = desired.of(part).find_map(|m| m.namespace.clone());
     for (_, resource, owned) in desired.owned.iter().filter(|(p, _, _)| *p == part) {
@@ -43,7 +41,7 @@ async fn apply(ctx: &Context, desired: &Desired, part: resources::Part) -> Resul
                 .map_err(|e| failure(&resource.kind, name, &e))?;
         }
     }
-    Ok(format!("in place: {}", names.join(", ")))
+    Ok(())
 }
 
 fn failure(kind: &str, name: &str, error: &Error) -> String {

@@ -166,14 +166,17 @@ async fn provision(
     }
     let prepared = certificate::prepare(&tenant, inputs).await;
     let desired = resources::build(&tenant, &prepared.context())?;
-    let isolation = apply::part(ctx, &desired, resources::Part::Isolation).await;
+    let isolation = apply::part(ctx, &desired, resources::Part::Isolation, status::isolated(&tenant)).await;
     let certificate = match (&isolation, prepared.waiting()) {
         (Part::Failed { .. }, _) => {
             let message = format!("waiting for namespace {name} and its isolation objects");
             Part::Waiting { reason: "WaitingForIsolation", message }
         }
         (_, Some(waiting)) => waiting,
-        _ => apply::part(ctx, &desired, resources::Part::Certificate).await,
+        _ => {
+            let ready = prepared.status().map(|c| status::certified(&c)).unwrap_or_default();
+            apply::part(ctx, &desired, resources::Part::Certificate, ready).await
+        }
     };
     if certificate.is_ready() {
         prepared.announce(municipality, &tenant, ctx).await;

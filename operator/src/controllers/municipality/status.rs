@@ -44,6 +44,20 @@ fn ready_reason(type_: &str) -> &'static str {
     if type_ == CERTIFICATE_READY { "Issued" } else { "Applied" }
 }
 
+/// What `Isolated` says when the isolation is in place.
+pub fn isolated(tenant: &ValidTenant) -> String {
+    format!(
+        "{}: Pod Security restricted, quota and limits of plan {}, deny-by-default network policies, tenant roles",
+        tenant.namespace(),
+        tenant.plan_name
+    )
+}
+
+/// What `CertificateReady` says when `tenant-tls` holds a valid certificate.
+pub fn certified(certificate: &CertificateStatus) -> String {
+    format!("valid until {}, renewed from {}", certificate.not_after, certificate.renewal_time)
+}
+
 /// What one reconcile of a Municipality found and did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Outcome {

@@ -20,7 +20,7 @@ use kube::runtime::watcher::Event;
 use serde_json::{Value, json};
 use tower_test::mock::{self, SendResponse};
 
-use super::super::status::{Outcome, Part};
+use super::super::status::{self, Outcome, Part};
 use super::super::{Context, reconcile};
 use crate::api::v1alpha1::{Municipality, MunicipalityStatus, Province};
 use crate::domain::{self, ValidTenant};
@@ -89,18 +89,15 @@ pub(super) fn provisioned(m: &Municipality) -> (Vec<Value>, MunicipalityStatus) 
     let leaf = pki::tls::issue(&tenant, ca(), tenant.pki.key_algorithm, lifetime, now).unwrap();
     let trust = ca().trust_bundle();
     let desired = resources::build(&tenant, &resources::Context { certificate: Some((&leaf, &trust)) }).unwrap();
-    let in_place = |part| {
-        let names: Vec<String> = desired.of(part).map(|m| format!("{} {}", m.resource.kind, m.name)).collect();
-        Part::Ready(format!("in place: {}", names.join(", ")))
-    };
+    let certificate = pki::tls::status(&leaf.info, pki::tls::jitter(&tenant));
     let outcome = Outcome::Enforced {
-        isolation: in_place(resources::Part::Isolation),
-        certificate: in_place(resources::Part::Certificate),
-        certificate_status: Some(pki::tls::status(&leaf.info, pki::tls::jitter(&tenant))),
+        isolation: Part::Ready(status::isolated(&tenant)),
+        certificate: Part::Ready(status::certified(&certificate)),
+        certificate_status: Some(certificate),
         tenant: Box::new(tenant),
         invalid: None,
     };
-    let status = super::super::status::compute(m, &outcome, Timestamp::now());
+    let status = status::compute(m, &outcome, Timestamp::now());
     (live(&desired), status)
 }
 
