@@ -180,12 +180,9 @@ impl Index {
     }
 
     /// How many Municipalities it holds.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.maps.lock().expect("poisoned").entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 

@@ -57,6 +57,19 @@ fn send<K: Resource<DynamicType = ()>>(queue: &UnboundedSender<ObjectRef<K>>, na
     let _ = queue.unbounded_send(ObjectRef::new(name));
 }
 
+/// A province changed (its spec, its CA): it is looked at again, and so is every tenant of it.
+fn province_and_tenants(
+    index: &Index,
+    provinces: &UnboundedSender<ObjectRef<Province>>,
+    tenants: &UnboundedSender<ObjectRef<Municipality>>,
+    province: &str,
+) {
+    send(provinces, province);
+    for tenant in index.of_province(province) {
+        send(tenants, &tenant);
+    }
+}
+
 /// Runs the Municipality and Province controllers until `shutdown` resolves. `on_synced` is
 /// called once every watch cache has its first full list.
 pub async fn run(
@@ -106,10 +119,7 @@ pub async fn run(
             |_| true,
             move |event| {
                 if let Some(p) = changed.of(event) {
-                    send(&provinces, &p.name_any());
-                    for tenant in index.of_province(&p.name_any()) {
-                        send(&tenants, &tenant);
-                    }
+                    province_and_tenants(&index, &provinces, &tenants, &p.name_any());
                 }
             },
         )
@@ -148,12 +158,8 @@ pub async fn run(
         let is_ca = |s: &Secret| s.labels().get(labels::PROVINCE).is_some_and(|p| s.name_any() == ca_secret::name(p));
         let api = Api::<Secret>::namespaced(client.clone(), &settings.namespace);
         watches::spawn(api, all().labels(&selector), is_ca, move |event| {
-            if let Some(secret) = changed.of(event) {
-                let province = secret.labels().get(labels::PROVINCE).cloned().unwrap_or_default();
-                send(&provinces, &province);
-                for tenant in index.of_province(&province) {
-                    send(&tenants, &tenant);
-                }
+            if let Some(province) = changed.of(event).and_then(|s| s.labels().get(labels::PROVINCE)) {
+                province_and_tenants(&index, &provinces, &tenants, province);
             }
         })
     };

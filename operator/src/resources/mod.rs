@@ -95,10 +95,8 @@ pub struct Manifest {
 
 impl Manifest {
     pub fn of<K: Kind>(part: Part, object: &K) -> Result<Manifest, serde_json::Error> {
-        let mut body = serde_json::to_value(object)?;
-        // What `Api::patch` with `Patch::Apply` sends: the typed object with apiVersion and kind.
-        body["apiVersion"] = K::api_version(&()).into();
-        body["kind"] = K::kind(&()).into();
+        // Typed objects serialize with their apiVersion and kind: what server-side apply needs.
+        let body = serde_json::to_value(object)?;
         Ok(Manifest {
             resource: ApiResource::erase::<K>(&()),
             part,

@@ -25,17 +25,27 @@ use crate::resources::{self, Component, Kind, Registry, labels};
 /// A watch cache of one kind, as the apply step sees it: objects as JSON.
 trait Cached: Send + Sync {
     fn live(&self, namespace: Option<&str>, name: &str) -> Option<Value>;
+    /// Whether the object is cached and not being deleted.
+    fn present(&self, namespace: Option<&str>, name: &str) -> bool;
     fn synced(&self) -> BoxFuture<'static, ()>;
     fn len(&self) -> usize;
 }
 
+fn key_of<K: Kind>(namespace: Option<&str>, name: &str) -> ObjectRef<K> {
+    let key = ObjectRef::new(name);
+    match namespace {
+        Some(ns) => key.within(ns),
+        None => key,
+    }
+}
+
 impl<K: Kind> Cached for Store<K> {
     fn live(&self, namespace: Option<&str>, name: &str) -> Option<Value> {
-        let mut key = ObjectRef::new(name);
-        if let Some(ns) = namespace {
-            key = key.within(ns);
-        }
-        self.get(&key).and_then(|o| serde_json::to_value(&*o).ok())
+        self.get(&key_of(namespace, name)).and_then(|o| serde_json::to_value(&*o).ok())
+    }
+
+    fn present(&self, namespace: Option<&str>, name: &str) -> bool {
+        self.get(&key_of(namespace, name)).is_some_and(|o| o.meta().deletion_timestamp.is_none())
     }
 
     fn synced(&self) -> BoxFuture<'static, ()> {
@@ -59,6 +69,11 @@ impl Caches {
     /// The cached object a manifest describes, as JSON.
     pub fn live(&self, resource: &ApiResource, namespace: Option<&str>, name: &str) -> Option<Value> {
         self.by_kind.get(&key(resource))?.live(namespace, name)
+    }
+
+    /// Whether the object is cached and not being deleted.
+    pub fn present(&self, resource: &ApiResource, namespace: Option<&str>, name: &str) -> bool {
+        self.by_kind.get(&key(resource)).is_some_and(|c| c.present(namespace, name))
     }
 
     /// The typed cache of a kind (for steps that read objects, like the certificate decision).

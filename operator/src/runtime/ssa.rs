@@ -50,10 +50,7 @@ pub async fn ensure(
     if live.is_some_and(|live| contains(live, &body)) {
         return Ok(false);
     }
-    let api: Api<DynamicObject> = match &manifest.namespace {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, &manifest.resource),
-        None => Api::all_with(client.clone(), &manifest.resource),
-    };
+    let api = dynamic(client, &manifest.resource, manifest.namespace.as_deref());
     let params = PatchParams::apply(FIELD_MANAGER).force();
     api.patch(&manifest.name, &params, &Patch::Apply(&body)).await?;
     metrics.wrote(&manifest.resource.kind, "apply");
@@ -68,15 +65,20 @@ pub async fn delete(
     name: &str,
     metrics: &Metrics,
 ) -> Result<bool, Error> {
-    let api: Api<DynamicObject> = match namespace {
-        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
-        None => Api::all_with(client.clone(), resource),
-    };
+    let api = dynamic(client, resource, namespace);
     let deleted = unless_gone(api.delete(name, &Default::default()).await)?.is_some();
     if deleted {
         metrics.wrote(&resource.kind, "delete");
     }
     Ok(deleted)
+}
+
+/// The API of one kind, in a namespace or cluster-wide.
+fn dynamic(client: &Client, resource: &kube::api::ApiResource, namespace: Option<&str>) -> Api<DynamicObject> {
+    match namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, resource),
+        None => Api::all_with(client.clone(), resource),
+    }
 }
 
 /// Applies a typed object (for objects outside any tenant, e.g. a province's CA Secret).

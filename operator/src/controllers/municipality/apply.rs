@@ -30,9 +30,7 @@ async fn apply(ctx: &Context, desired: &Desired, part: resources::Part) -> Resul
         let Some(ns) = &namespace else { continue };
         for name in owned.iter() {
             let wanted = desired.of(part).any(|m| m.resource == *resource && m.name == *name);
-            let live = ctx.caches.live(resource, Some(ns), name);
-            let deleting = live.as_ref().is_some_and(|l| !l["metadata"]["deletionTimestamp"].is_null());
-            if wanted || live.is_none() || deleting {
+            if wanted || !ctx.caches.present(resource, Some(ns), name) {
                 continue;
             }
             info!(namespace = %ns, %name, kind = %resource.kind, "removing an object the tenant no longer needs");

@@ -13,7 +13,7 @@ use k8s_openapi::jiff::Timestamp;
 
 /// The certificate the tenant should have now, or why there is none.
 pub enum Prepared {
-    Ready { leaf: Leaf, trust: String, issued: Option<&'static str>, jitter: f64 },
+    Ready { leaf: Leaf, trust: String, issued: Option<&'static str>, status: Box<CertificateStatus> },
     Waiting(Part),
 }
 
@@ -34,16 +34,16 @@ impl Prepared {
         }
     }
 
-    pub fn status(&self) -> Option<CertificateStatus> {
+    pub fn status(&self) -> Option<&CertificateStatus> {
         match self {
-            Prepared::Ready { leaf, jitter, .. } => Some(tls::status(&leaf.info, *jitter)),
+            Prepared::Ready { status, .. } => Some(&**status),
             Prepared::Waiting(_) => None,
         }
     }
 
     /// Once the Secret is in place: the expiry metric, and an Event when it was (re-)issued.
     pub async fn announce(&self, municipality: &Municipality, tenant: &ValidTenant, ctx: &Context) {
-        let Prepared::Ready { leaf, issued, jitter, .. } = self else { return };
+        let Prepared::Ready { leaf, issued, status, .. } = self else { return };
         ctx.metrics.certificate_expires(&tenant.ine_code, Some(leaf.info.not_after));
         if let Some(reason) = issued {
             let note = format!(
@@ -51,7 +51,7 @@ impl Prepared {
                 leaf.info.serial,
                 leaf.info.dns_names.join(", "),
                 tenant.province,
-                tls::status(&leaf.info, *jitter).not_after
+                status.not_after
             );
             ctx.publish(municipality, true, &format!("Certificate{reason}"), note).await;
         }
@@ -86,7 +86,8 @@ pub async fn prepare(tenant: &ValidTenant, inputs: &Inputs) -> Prepared {
     let trust = ca.trust_bundle();
     match tls::decide(inputs.tls_secret.as_deref(), &tenant.hosts, ca, algorithm, jitter, now) {
         tls::Decision::Keep(leaf) | tls::Decision::RefreshTrust(leaf) => {
-            Prepared::Ready { leaf, trust, issued: None, jitter }
+            let status = Box::new(tls::status(&leaf.info, jitter));
+            Prepared::Ready { leaf, trust, issued: None, status }
         }
         tls::Decision::Issue(reason) => {
             let (t, c) = (tenant.clone(), (**ca).clone());
@@ -95,7 +96,10 @@ pub async fn prepare(tenant: &ValidTenant, inputs: &Inputs) -> Prepared {
                 .map_err(|e| PkiError::Task(e.to_string()))
                 .and_then(|r| r);
             match issued {
-                Ok(leaf) => Prepared::Ready { leaf, trust, issued: Some(reason), jitter },
+                Ok(leaf) => {
+                    let status = Box::new(tls::status(&leaf.info, jitter));
+                    Prepared::Ready { leaf, trust, issued: Some(reason), status }
+                }
                 Err(e) => Prepared::Waiting(Part::Failed { reason: "IssueFailed", message: e.to_string() }),
             }
         }

@@ -32,8 +32,6 @@ pub struct Inputs {
     pub quota_used: Option<BTreeMap<String, Quantity>>,
     /// The tenant namespace, if it exists and is this Municipality's.
     pub namespace: Option<Arc<Namespace>>,
-    /// The tenant last enforced there (see `resources::namespace`).
-    pub enforced: Option<ValidTenant>,
     pub ca: Ca,
     pub tls_secret: Option<Arc<Secret>>,
 }
@@ -47,6 +45,12 @@ impl Inputs {
             rivals,
             quota_used: self.quota_used.as_ref(),
         }
+    }
+
+    /// The tenant last enforced in the namespace (see `resources::namespace`): what stays in
+    /// force while the spec is invalid.
+    pub fn enforced(&self) -> Option<ValidTenant> {
+        self.namespace.as_deref().and_then(namespace::enforced)
     }
 }
 
@@ -78,7 +82,6 @@ pub fn read(municipality: &Municipality, ctx: &Context) -> Inputs {
         .store::<Namespace>()
         .and_then(|s| s.get(&ObjectRef::new(&ns_name)))
         .filter(|ns| ns.labels().get(labels::INSTANCE) == Some(&name));
-    let enforced = namespace.as_deref().and_then(namespace::enforced);
     let ca = match ctx.ca_secrets.get(&ObjectRef::new(&ca_secret::name(&spec.province)).within(&ctx.namespace)) {
         None => Ca::Missing,
         Some(secret) => match CaState::from_secret(&secret, None) {
@@ -88,5 +91,5 @@ pub fn read(municipality: &Municipality, ctx: &Context) -> Inputs {
     };
     let tls_secret =
         ctx.caches.store::<Secret>().and_then(|s| s.get(&ObjectRef::new(tls::SECRET_NAME).within(&ns_name)));
-    Inputs { province, plan, rivals, quota_used, namespace, enforced, ca, tls_secret }
+    Inputs { province, plan, rivals, quota_used, namespace, ca, tls_secret }
 }

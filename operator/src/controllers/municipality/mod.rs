@@ -108,7 +108,7 @@ async fn pipeline(municipality: &Municipality, ctx: &Context) -> Result<(Action,
     let enforced = match verdict {
         Ok(tenant) => Some(tenant),
         Err(invalid) if invalid.is_conflict() => None,
-        Err(_) => inputs.enforced.clone(),
+        Err(_) => inputs.enforced(),
     };
     let outcome = match enforced {
         None => Outcome::Refused(invalid.clone().expect("nothing is enforced only for an invalid spec")),
@@ -174,7 +174,7 @@ async fn provision(
         }
         (_, Some(waiting)) => waiting,
         _ => {
-            let ready = prepared.status().map(|c| status::certified(&c)).unwrap_or_default();
+            let ready = prepared.status().map(status::certified).unwrap_or_default();
             apply::part(ctx, &desired, resources::Part::Certificate, ready).await
         }
     };
@@ -182,7 +182,7 @@ async fn provision(
         prepared.announce(municipality, &tenant, ctx).await;
     }
     Ok(Outcome::Enforced {
-        certificate_status: prepared.status(),
+        certificate_status: prepared.status().cloned(),
         tenant: Box::new(tenant),
         invalid,
         isolation,
