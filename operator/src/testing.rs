@@ -4,8 +4,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use k8s_openapi::jiff::Timestamp;
 
 use crate::api::v1alpha1::{
-    EnsCategory, LimitRange, Municipality, MunicipalitySpec, Province, ProvinceSpec, Quota, ServicePlan,
-    ServicePlanSpec,
+    EnsCategory, LimitRange, Municipality, MunicipalitySpec, Office, PlanCollaboration, Province, ProvinceSpec,
+    ProvinceStorage, Quota, ServicePlan, ServicePlanSpec, StorageClassRef,
 };
 use crate::domain::{Inputs, ValidTenant, validate};
 
@@ -20,6 +20,15 @@ pub fn leon() -> Province {
             default_plan: Some("town".into()),
             network: Default::default(),
             pki: Default::default(),
+            ingress: Default::default(),
+            images: Default::default(),
+            storage: ProvinceStorage {
+                classes: vec![
+                    StorageClassRef { name: "cifrado-ssd".into(), encrypted: true },
+                    StorageClassRef { name: "estandar-hdd".into(), encrypted: false },
+                ],
+            },
+            office: Office { enabled: true, ..Default::default() },
         },
     )
 }
@@ -37,6 +46,7 @@ pub fn plan(name: &str, cpu: &str) -> ServicePlan {
                 max_cpu: "2".into(),
                 max_memory: "4Gi".into(),
             },
+            collaboration: Some(PlanCollaboration { users: 25, storage: "100Gi".into() }),
         },
     )
 }
@@ -58,6 +68,9 @@ pub fn municipality(name: &str, ine_code: &str) -> Municipality {
             auditors: vec![],
             domains: vec![],
             network: Default::default(),
+            storage: None,
+            collaboration: Default::default(),
+            suspend: false,
             deletion_policy: Default::default(),
         },
     );

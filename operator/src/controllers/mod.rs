@@ -15,6 +15,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use futures::channel::mpsc::{UnboundedSender, unbounded};
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -164,6 +165,30 @@ pub async fn run(
         })
     };
 
+    // StorageClasses (not concejo's; few and rarely changed): the tenants of every province that
+    // offers a class are checked again when it appears, changes or goes.
+    let storage_classes = {
+        let (index, tenants, provinces) = (index.clone(), tenant_queue.clone(), provinces.clone());
+        let mut changed = Changes::new(watches::content::<StorageClass>);
+        watches::spawn(
+            Api::<StorageClass>::all(client.clone()),
+            all(),
+            |_| true,
+            move |event| {
+                if let Some(class) = changed.of(event) {
+                    let name = class.name_any();
+                    for province in
+                        provinces.state().iter().filter(|p| p.spec.storage.classes.iter().any(|c| c.name == name))
+                    {
+                        for tenant in index.of_province(&province.name_any()) {
+                            send(&tenants, &tenant);
+                        }
+                    }
+                }
+            },
+        )
+    };
+
     // Every managed kind, derived from the components.
     let caches = kinds::start(&client, index.clone(), tenant_queue.clone());
 
@@ -176,13 +201,21 @@ pub async fn run(
         (Err(e), _) | (_, Err(e)) => warn!(%e, "the tenant admission policy could not be built"),
     }
 
-    let synced_caches = (municipalities.clone(), provinces.clone(), plans.clone(), ca_secrets.clone(), caches.clone());
+    let synced_caches = (
+        municipalities.clone(),
+        provinces.clone(),
+        plans.clone(),
+        ca_secrets.clone(),
+        storage_classes.clone(),
+        caches.clone(),
+    );
     tokio::spawn(async move {
-        let (m, p, s, c, k) = synced_caches;
+        let (m, p, s, c, sc, k) = synced_caches;
         watches::synced(&m).await;
         watches::synced(&p).await;
         watches::synced(&s).await;
         watches::synced(&c).await;
+        watches::synced(&sc).await;
         k.synced().await;
         info!(tenants = m.state().len(), objects = k.objects(), "watch caches synced");
         on_synced();
@@ -199,6 +232,7 @@ pub async fn run(
         provinces: provinces.clone(),
         plans,
         ca_secrets,
+        storage_classes,
         caches,
         index: index.clone(),
         namespace: settings.namespace.clone(),

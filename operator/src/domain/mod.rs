@@ -1,14 +1,16 @@
 //! Pure rules, no client: the Spanish identifiers and the INE register, quantities and durations
-//! as Kubernetes reads them, plans, the checked tenant, validation and who holds a claim.
+//! as Kubernetes reads them, plans, the suite's size and images, the checked tenant, validation and who holds a claim.
 
 pub mod claims;
 pub mod duration;
 pub mod hash;
 pub mod identifiers;
+pub mod images;
 pub mod plan;
 pub mod quantity;
+pub mod suite;
 pub mod tenant;
 pub mod validate;
 
-pub use tenant::{TenantNetwork, ValidTenant, namespace_name};
-pub use validate::{Inputs, Invalid, validate};
+pub use tenant::{TenantCollaboration, TenantNetwork, TenantStorage, ValidTenant, namespace_name, office_namespace};
+pub use validate::{Inputs, Invalid, StorageFacts, Volume, validate};

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::images;
 use crate::api::v1alpha1::{EgressRule, EnsCategory, ProvincePki, Sara, ServicePlanSpec, Subject};
 
 /// Everything needed to build the tenant's objects, checked. It is also what concejo keeps
@@ -25,6 +26,50 @@ pub struct ValidTenant {
     pub network: TenantNetwork,
     /// The province's certificate settings.
     pub pki: ProvincePki,
+    /// The tenant's volumes, when it has any (collaboration enabled, or `spec.storage` set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<TenantStorage>,
+    /// The collaboration suite, when enabled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collaboration: Option<TenantCollaboration>,
+    /// Workloads scaled to zero, scheduled jobs suspended.
+    #[serde(default)]
+    pub suspend: bool,
+}
+
+/// The tenant's volumes, resolved and checked.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantStorage {
+    /// StorageClass of every volume.
+    pub class: String,
+    /// Size of the file volume, e.g. "100Gi".
+    pub files: String,
+    /// Size of the database volume, e.g. "10Gi".
+    pub database: String,
+}
+
+/// The collaboration suite, resolved from the plan and the province.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantCollaboration {
+    /// Users the plan sizes it for.
+    pub users: i32,
+    /// IngressClass of its Ingress; the cluster's default when `None`.
+    pub ingress_class: Option<String>,
+    /// The province's office pool, when it runs one.
+    pub office: Option<OfficePool>,
+    pub images: images::Resolved,
+}
+
+/// Where the province's office pool is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OfficePool {
+    /// `https://office.<baseDomain>`.
+    pub url: String,
+    /// Its namespace, `concejo-office-<province INE code>`.
+    pub namespace: String,
 }
 
 /// The network a tenant may use, resolved from its Province and its own spec.
@@ -48,6 +93,11 @@ impl ValidTenant {
 /// The tenant namespace of an INE code: unique per municipality by construction.
 pub fn namespace_name(ine_code: &str) -> String {
     format!("muni-{ine_code}")
+}
+
+/// The namespace of a province's office pool: `concejo-office-<province INE code>`.
+pub fn office_namespace(province_ine_code: &str) -> String {
+    format!("concejo-office-{province_ine_code}")
 }
 
 /// The INE code of a tenant namespace name, if it is one.

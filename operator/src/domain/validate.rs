@@ -2,15 +2,15 @@
 //!
 //! Pure functions, no client: everything the reconciler read is passed in as [`Inputs`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::ResourceExt;
 
 use super::identifiers::{self, IdentifierError};
-use super::tenant::{TenantNetwork, ValidTenant};
-use super::{claims, plan};
-use crate::api::v1alpha1::{Municipality, Province, ServicePlan};
+use super::tenant::{OfficePool, TenantCollaboration, TenantNetwork, TenantStorage, ValidTenant, office_namespace};
+use super::{claims, images, plan, quantity, suite};
+use crate::api::v1alpha1::{EnsCategory, Municipality, Province, ServicePlan};
 
 /// What validation may look at besides the Municipality itself.
 #[derive(Clone, Copy, Default)]
@@ -24,6 +24,26 @@ pub struct Inputs<'a> {
     pub rivals: &'a [&'a Municipality],
     /// What the tenant's live ResourceQuota says is in use (`status.used`), if it exists.
     pub quota_used: Option<&'a BTreeMap<String, Quantity>>,
+    /// The cluster's StorageClasses and the tenant's volumes; `None` skips those checks.
+    pub storage: Option<StorageFacts<'a>>,
+}
+
+/// What the cluster says about storage.
+#[derive(Clone, Copy, Debug)]
+pub struct StorageFacts<'a> {
+    /// Names of the StorageClasses that exist.
+    pub classes: &'a BTreeSet<String>,
+    /// The tenant's volumes as they are.
+    pub volumes: &'a [Volume],
+}
+
+/// A live claim of the tenant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Volume {
+    pub name: String,
+    pub class: Option<String>,
+    /// `spec.resources.requests.storage`.
+    pub request: String,
 }
 
 /// Why a Municipality cannot be honoured; becomes `Valid=False` with this reason and message.
@@ -50,6 +70,34 @@ pub enum Invalid {
          the current quota is kept until usage drops or a larger plan is chosen"
     )]
     QuotaBelowUsage { plan: String, details: String },
+    #[error("no storage size: set spec.storage.size, or collaboration.storage in ServicePlan {0:?}")]
+    StorageSizeNotSet(String),
+    #[error(
+        "Province {0:?} lists no encrypted StorageClass: set spec.storage.class or add one to the Province's storage.classes"
+    )]
+    StorageClassNotSet(String),
+    #[error("StorageClass {class:?} is not offered by Province {province:?}; allowed: {allowed}")]
+    StorageClassNotAllowed { class: String, province: String, allowed: String },
+    #[error(
+        "StorageClass {class:?} is not encrypted, and ENS {category} data must be encrypted at rest (mp.si.2); encrypted classes: {allowed}"
+    )]
+    StorageClassNotEncrypted { class: String, category: &'static str, allowed: String },
+    #[error("StorageClass {0:?} does not exist in the cluster; create it or choose another class")]
+    StorageClassNotFound(String),
+    #[error(
+        "volume {volume} already exists on StorageClass {current:?}; a volume cannot change class, so spec.storage.class must stay {current:?}"
+    )]
+    StorageClassChanged { volume: String, current: String },
+    #[error("volume {volume} already asks for {current}, more than {asked}: volumes grow, never shrink")]
+    StorageShrink { volume: String, current: String, asked: String },
+    #[error("the tenant's volumes would exceed the storage quota of ServicePlan {plan:?}: {details}")]
+    StorageExceedsQuota { plan: String, details: String },
+    #[error("ServicePlan {0:?} offers no collaboration suite (spec.collaboration); choose another plan")]
+    CollaborationNotOffered(String),
+    #[error(
+        "the collaboration suite for {users} users does not fit ServicePlan {plan:?}: {details}; nothing of it is deployed"
+    )]
+    SuiteExceedsPlan { plan: String, users: i32, details: String },
 }
 
 impl Invalid {
@@ -71,6 +119,16 @@ impl Invalid {
             Invalid::SaraNotConfigured(_) => "SaraNotConfigured",
             Invalid::HostnameConflict { .. } => "HostnameConflict",
             Invalid::QuotaBelowUsage { .. } => "QuotaBelowUsage",
+            Invalid::StorageSizeNotSet(_) => "StorageSizeNotSet",
+            Invalid::StorageClassNotSet(_) => "StorageClassNotSet",
+            Invalid::StorageClassNotAllowed { .. } => "StorageClassNotAllowed",
+            Invalid::StorageClassNotEncrypted { .. } => "StorageClassNotEncrypted",
+            Invalid::StorageClassNotFound(_) => "StorageClassNotFound",
+            Invalid::StorageClassChanged { .. } => "StorageClassChanged",
+            Invalid::StorageShrink { .. } => "StorageShrink",
+            Invalid::StorageExceedsQuota { .. } => "StorageExceedsQuota",
+            Invalid::CollaborationNotOffered(_) => "CollaborationNotOffered",
+            Invalid::SuiteExceedsPlan { .. } => "SuiteExceedsPlan",
         }
     }
 
@@ -141,6 +199,31 @@ pub fn validate(municipality: &Municipality, inputs: Inputs<'_>) -> Result<Valid
         }
     }
 
+    let storage = storage(municipality, province, plan, inputs.storage)?;
+    let collaboration = match &plan.spec.collaboration {
+        _ if !spec.collaboration.enabled => None,
+        None => return Err(Invalid::CollaborationNotOffered(plan_name)),
+        Some(offered) => {
+            let short = suite::shortfalls(&plan.spec, &suite::Sizing::for_users(offered.users));
+            if !short.is_empty() {
+                return Err(Invalid::SuiteExceedsPlan {
+                    plan: plan_name,
+                    users: offered.users,
+                    details: short.join(", "),
+                });
+            }
+            Some(TenantCollaboration {
+                users: offered.users,
+                ingress_class: province.spec.ingress.class_name.clone(),
+                office: province.spec.office.enabled.then(|| OfficePool {
+                    url: format!("https://office.{}", province.spec.base_domain),
+                    namespace: office_namespace(province_code),
+                }),
+                images: images::resolve(&province.spec.images),
+            })
+        }
+    };
+
     Ok(ValidTenant {
         name,
         ine_code: spec.ine_code.clone(),
@@ -159,7 +242,75 @@ pub fn validate(municipality: &Municipality, inputs: Inputs<'_>) -> Result<Valid
             egress: spec.network.egress.clone(),
         },
         pki: province.spec.pki.clone(),
+        storage,
+        collaboration,
+        suspend: spec.suspend,
     })
+}
+
+/// The tenant's volumes, when it has any: collaboration enabled or `spec.storage` set.
+fn storage(
+    municipality: &Municipality,
+    province: &Province,
+    plan: &ServicePlan,
+    facts: Option<StorageFacts<'_>>,
+) -> Result<Option<TenantStorage>, Invalid> {
+    let spec = &municipality.spec;
+    if !spec.collaboration.enabled && spec.storage.is_none() {
+        return Ok(None);
+    }
+    let own = spec.storage.clone().unwrap_or_default();
+    let plan_name = plan.name_any();
+    let size = own
+        .size
+        .or_else(|| plan.spec.collaboration.as_ref().map(|c| c.storage.clone()))
+        .ok_or_else(|| Invalid::StorageSizeNotSet(plan_name.clone()))?;
+    let classes = &province.spec.storage.classes;
+    let names = |encrypted_only: bool| {
+        let names: Vec<&str> =
+            classes.iter().filter(|c| c.encrypted || !encrypted_only).map(|c| c.name.as_str()).collect();
+        if names.is_empty() { "none".to_owned() } else { names.join(", ") }
+    };
+    let class = match own.class {
+        Some(class) => class,
+        None => classes
+            .iter()
+            .find(|c| c.encrypted)
+            .map(|c| c.name.clone())
+            .ok_or_else(|| Invalid::StorageClassNotSet(province.name_any()))?,
+    };
+    let offered = classes.iter().find(|c| c.name == class).ok_or_else(|| Invalid::StorageClassNotAllowed {
+        class: class.clone(),
+        province: province.name_any(),
+        allowed: names(false),
+    })?;
+    if !offered.encrypted && spec.ens_category != EnsCategory::Basica {
+        let category = spec.ens_category.as_str();
+        return Err(Invalid::StorageClassNotEncrypted { class, category, allowed: names(true) });
+    }
+    let files = quantity::parse_milli(&size).unwrap_or_default() / 1000;
+    let database = suite::database_volume(files);
+    if let Some(short) = suite::storage_shortfall(&plan.spec, files + database) {
+        let details = format!("{short} (files {size} + database {})", suite::bytes(database));
+        return Err(Invalid::StorageExceedsQuota { plan: plan_name, details });
+    }
+    let tenant = TenantStorage { class, files: size, database: suite::bytes(database) };
+    if let Some(facts) = facts {
+        if !facts.classes.contains(&tenant.class) {
+            return Err(Invalid::StorageClassNotFound(tenant.class));
+        }
+        for volume in facts.volumes {
+            let asked = if volume.name == suite::FILES_VOLUME { &tenant.files } else { &tenant.database };
+            if let Some(current) = volume.class.as_ref().filter(|c| **c != tenant.class) {
+                return Err(Invalid::StorageClassChanged { volume: volume.name.clone(), current: current.clone() });
+            }
+            if quantity::parse_milli(&volume.request) > quantity::parse_milli(asked) {
+                let (volume, current, asked) = (volume.name.clone(), volume.request.clone(), asked.clone());
+                return Err(Invalid::StorageShrink { volume, current, asked });
+            }
+        }
+    }
+    Ok(Some(tenant))
 }
 
 #[cfg(test)]
@@ -175,7 +326,7 @@ mod tests {
 
     fn with_rivals(m: &Municipality, rivals: &[&Municipality]) -> Result<ValidTenant, Invalid> {
         let (province, town) = (leon(), plan("town", "4"));
-        validate(m, Inputs { province: Some(&province), plan: Some(&town), rivals, quota_used: None })
+        validate(m, Inputs { province: Some(&province), plan: Some(&town), rivals, ..Default::default() })
     }
 
     #[test]
@@ -261,7 +412,8 @@ mod tests {
         let (province, small) = (leon(), plan("town", "2"));
         let used: BTreeMap<String, Quantity> =
             [("requests.cpu".to_owned(), Quantity("3".into())), ("pods".to_owned(), Quantity("5".into()))].into();
-        let inputs = Inputs { province: Some(&province), plan: Some(&small), rivals: &[], quota_used: Some(&used) };
+        let inputs =
+            Inputs { province: Some(&province), plan: Some(&small), quota_used: Some(&used), ..Default::default() };
         let err = validate(&m, inputs).unwrap_err();
         assert_eq!(err.reason(), "QuotaBelowUsage");
         assert!(err.to_string().contains("requests.cpu 3 used > 2"), "{err}");

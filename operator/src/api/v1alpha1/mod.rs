@@ -5,8 +5,11 @@ mod province;
 mod serviceplan;
 
 pub use municipality::{
-    CertificateStatus, DeletionPolicy, EgressRule, EnsCategory, Municipality, MunicipalityNetwork, MunicipalitySpec,
-    MunicipalityStatus, Phase, Subject, SubjectKind,
+    CertificateStatus, Collaboration, DeletionPolicy, EgressRule, Endpoints, EnsCategory, Municipality,
+    MunicipalityNetwork, MunicipalitySpec, MunicipalityStatus, MunicipalityStorage, Phase, Subject, SubjectKind,
 };
-pub use province::{KeyAlgorithm, Province, ProvinceNetwork, ProvincePki, ProvinceSpec, ProvinceStatus, Sara};
-pub use serviceplan::{LimitRange, Quota, ServicePlan, ServicePlanSpec};
+pub use province::{
+    Images, KeyAlgorithm, Office, OfficeStatus, Province, ProvinceIngress, ProvinceNetwork, ProvincePki, ProvinceSpec,
+    ProvinceStatus, ProvinceStorage, Sara, StorageClassRef,
+};
+pub use serviceplan::{LimitRange, PlanCollaboration, Quota, ServicePlan, ServicePlanSpec};

@@ -110,9 +110,53 @@ pub struct MunicipalitySpec {
     #[serde(default)]
     pub network: MunicipalityNetwork,
 
+    /// The tenant's data volumes: size and StorageClass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<MunicipalityStorage>,
+
+    /// Files, office documents and calendar for the town hall (Nextcloud, PostgreSQL, Redis and
+    /// the province's office pool).
+    #[serde(default)]
+    pub collaboration: Collaboration,
+
+    /// True: the tenant's workloads are scaled to zero and its scheduled jobs suspended; data and
+    /// configuration are kept. False brings everything back.
+    #[serde(default)]
+    pub suspend: bool,
+
     /// What happens to the tenant namespace when this Municipality is deleted.
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
+}
+
+/// The tenant's data volumes.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct MunicipalityStorage {
+    /// Size of the file volume, e.g. "100Gi"; the plan's `collaboration.storage` when empty. It
+    /// may grow (volumes are expanded when their class allows it) but never shrink. The
+    /// database volume is a tenth of it (at least 1Gi).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = Rule::new("isQuantity(self)").message("storage.size must be a quantity such as \"100Gi\""))]
+    #[x_kube(validation = Rule::new("!isQuantity(self) || !isQuantity(oldSelf) || quantity(self).compareTo(quantity(oldSelf)) >= 0")
+        .message(kube::core::cel::Message::Expression("'storage.size may grow but never shrink (volumes cannot be made smaller): it is ' + oldSelf + ', not ' + self".into())))]
+    #[schemars(length(max = 20))]
+    pub size: Option<String>,
+
+    /// StorageClass of the volumes: one of the Province's `storage.classes`; the first encrypted
+    /// one when empty. ENS Media and Alta tenants may use encrypted classes only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 253))]
+    pub class: Option<String>,
+}
+
+/// The collaboration suite of the tenant.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Collaboration {
+    /// Run it. Disabling removes the workloads and keeps the volumes.
+    #[serde(default)]
+    pub enabled: bool,
 }
 
 /// ENS system category.
@@ -200,6 +244,8 @@ pub enum Phase {
     Provisioning,
     /// Every managed object exists as declared.
     Ready,
+    /// `spec.suspend` is true: workloads scaled to zero, data and configuration kept.
+    Suspended,
     /// Provisioned once, but something is wrong now (see the conditions); the last valid state is kept.
     Degraded,
     /// The Municipality is being deleted.
@@ -234,9 +280,14 @@ pub struct MunicipalityStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertificateStatus>,
 
+    /// Where the tenant's services answer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<Endpoints>,
+
     /// Standard conditions, one per part of the tenant: `Valid` (the spec can be honoured),
     /// `Isolated` (namespace, quota, limits, network policies and roles are in place),
-    /// `CertificateReady`, and `Ready`, their sum. A list keyed by type: each writer owns its types.
+    /// `CertificateReady`, `StorageReady` and `CollaborationReady` (when collaboration is
+    /// enabled), and `Ready`, their sum. A list keyed by type: each writer owns its types.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,
@@ -254,4 +305,13 @@ pub struct CertificateStatus {
     pub serial: String,
     /// The hostnames it is valid for.
     pub dns_names: Vec<String>,
+}
+
+/// The tenant's public addresses.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Endpoints {
+    /// The collaboration suite, `https://<name>.<baseDomain>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<String>,
 }

@@ -31,6 +31,23 @@ pub struct ServicePlanSpec {
 
     /// The tenant's LimitRange: what a container gets when it says nothing, and the most it may ask.
     pub limit_range: LimitRange,
+
+    /// Size of the collaboration suite of the tenants on this plan; a plan without it offers none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collaboration: Option<PlanCollaboration>,
+}
+
+/// What the collaboration suite is sized for.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanCollaboration {
+    /// Employees of the town hall who use it: sizes Nextcloud, PostgreSQL and the office pool.
+    #[schemars(range(min = 1, max = 100000))]
+    pub users: i32,
+    /// Size of the file volume when the Municipality sets none, e.g. "100Gi".
+    #[x_kube(validation = Rule::new("isQuantity(self)").message("collaboration.storage must be a quantity such as \"100Gi\""))]
+    #[schemars(length(max = 20))]
+    pub storage: String,
 }
 
 /// Totals for one tenant (ResourceQuota `requests.*`/`limits.*`, `requests.storage`, `pods`).

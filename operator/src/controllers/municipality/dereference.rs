@@ -1,17 +1,17 @@
 //! Step 1: read what a reconcile needs from the watch caches and the index. No API requests,
 //! and nothing that grows with the number of tenants: the rivals come from the index.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{Namespace, ResourceQuota, Secret};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, ResourceQuota, Secret};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::ResourceExt;
 use kube::runtime::reflector::ObjectRef;
 
 use super::Context;
 use crate::api::v1alpha1::{Municipality, Province, ServicePlan};
-use crate::domain::{self, Inputs as Validation, ValidTenant, plan};
+use crate::domain::{self, Inputs as Validation, StorageFacts, ValidTenant, Volume, plan, suite};
 use crate::pki::ca::CaState;
 use crate::resources::{ca_secret, labels, namespace, quota, tls};
 
@@ -34,6 +34,10 @@ pub struct Inputs {
     pub namespace: Option<Arc<Namespace>>,
     pub ca: Ca,
     pub tls_secret: Option<Arc<Secret>>,
+    /// Names of the cluster's StorageClasses.
+    pub classes: BTreeSet<String>,
+    /// The tenant's data volumes as they are.
+    pub volumes: Vec<Volume>,
 }
 
 impl Inputs {
@@ -44,6 +48,7 @@ impl Inputs {
             plan: self.plan.as_deref(),
             rivals,
             quota_used: self.quota_used.as_ref(),
+            storage: Some(StorageFacts { classes: &self.classes, volumes: &self.volumes }),
         }
     }
 
@@ -91,5 +96,21 @@ pub fn read(municipality: &Municipality, ctx: &Context) -> Inputs {
     };
     let tls_secret =
         ctx.caches.store::<Secret>().and_then(|s| s.get(&ObjectRef::new(tls::SECRET_NAME).within(&ns_name)));
-    Inputs { province, plan, rivals, quota_used, namespace, ca, tls_secret }
+    let classes = ctx.storage_classes.state().iter().map(|c| c.name_any()).collect();
+    let volumes = volumes(ctx, &ns_name);
+    Inputs { province, plan, rivals, quota_used, namespace, ca, tls_secret, classes, volumes }
+}
+
+/// The tenant's data volumes, as their claims are now.
+pub fn volumes(ctx: &Context, namespace: &str) -> Vec<Volume> {
+    let Some(claims) = ctx.caches.store::<PersistentVolumeClaim>() else { return vec![] };
+    [suite::FILES_VOLUME, suite::DATABASE_VOLUME]
+        .into_iter()
+        .filter_map(|name| claims.get(&ObjectRef::new(name).within(namespace)))
+        .map(|claim| {
+            let spec = claim.spec.clone().unwrap_or_default();
+            let request = spec.resources.and_then(|r| r.requests?.get("storage").cloned()).unwrap_or_default();
+            Volume { name: claim.name_any(), class: spec.storage_class_name, request: request.0 }
+        })
+        .collect()
 }

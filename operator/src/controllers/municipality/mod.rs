@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::Action;
@@ -55,6 +56,8 @@ pub struct Context {
     pub plans: Store<ServicePlan>,
     /// The provinces' CA Secrets, in the operator's namespace.
     pub ca_secrets: Store<Secret>,
+    /// The cluster's StorageClasses.
+    pub storage_classes: Store<StorageClass>,
     /// Every managed kind's cache.
     pub caches: Caches,
     pub index: Arc<Index>,

@@ -25,6 +25,7 @@ pub fn compute(province: &Province, tenants: &[Arc<Municipality>], ca: Desired, 
         observed_generation: generation,
         municipalities: total,
         ready,
+        office: None,
         conditions: conditions::merge(&previous.conditions, &[ca, all_ready], generation, now),
     }
 }

@@ -12,7 +12,9 @@ use http::{Request, Response, header::CONTENT_TYPE};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::jiff::Timestamp;
+use kube::api::ObjectMeta;
 use kube::client::Body;
 use kube::runtime::controller::Action;
 use kube::runtime::reflector::{self, Store};
@@ -126,6 +128,7 @@ pub(super) fn setup(m: &Municipality, live: &[Value]) -> (Arc<Context>, ApiServe
         provinces: store([province()]),
         plans: store([plan("town", "4")]),
         ca_secrets: store([ca_secret::build(ca(), "leon", "24", "default")]),
+        storage_classes: store([storage_class("cifrado-ssd"), storage_class("estandar-hdd")]),
         caches,
         index: Arc::new(index),
         namespace: "default".into(),
@@ -134,6 +137,14 @@ pub(super) fn setup(m: &Municipality, live: &[Value]) -> (Arc<Context>, ApiServe
         failures: Mutex::default(),
     };
     (Arc::new(ctx), ApiServer { handle, municipality: serde_json::to_value(m).unwrap() })
+}
+
+fn storage_class(name: &str) -> StorageClass {
+    StorageClass {
+        metadata: ObjectMeta { name: Some(name.into()), ..Default::default() },
+        provisioner: "rancher.io/local-path".into(),
+        ..Default::default()
+    }
 }
 
 /// Fails the test instead of hanging when the reconcile waits on a request the script does not
