@@ -10,6 +10,8 @@ pub const VALID: &str = "Valid";
 pub const READY: &str = "Ready";
 pub const ISOLATED: &str = "Isolated";
 pub const CERTIFICATE_READY: &str = "CertificateReady";
+pub const STORAGE_READY: &str = "StorageReady";
+pub const COLLABORATION_READY: &str = "CollaborationReady";
 /// On a Province: its CA is in place.
 pub const CA_READY: &str = "CAReady";
 /// On a Province: every Municipality of it is Ready.

@@ -7,7 +7,7 @@ use crate::api::v1alpha1::Images;
 
 /// The default images, all from Docker Hub's official or vendor repositories; docs/collaboration.md
 /// says why each (they run as non-root under Pod Security `restricted`).
-pub const NEXTCLOUD: &str = "docker.io/library/nextcloud:32.0.2-fpm-alpine";
+pub const NEXTCLOUD: &str = "docker.io/library/nextcloud:33.0.7-fpm-alpine";
 pub const WEB: &str = "docker.io/nginxinc/nginx-unprivileged:1.29.3-alpine";
 pub const POSTGRES: &str = "docker.io/library/postgres:17.7-alpine";
 pub const REDIS: &str = "docker.io/library/redis:7.4.7-alpine";
@@ -59,7 +59,7 @@ mod tests {
             ..Default::default()
         };
         let resolved = resolve(&images);
-        assert_eq!(resolved.nextcloud, "registry.dipuleon.es/mirror/library/nextcloud:32.0.2-fpm-alpine");
+        assert_eq!(resolved.nextcloud, "registry.dipuleon.es/mirror/library/nextcloud:33.0.7-fpm-alpine");
         assert_eq!(resolved.postgres, "registry.dipuleon.es/pg@sha256:0123");
         assert_eq!(resolve(&Images::default()).redis, REDIS);
     }

@@ -199,6 +199,9 @@ pub fn validate(municipality: &Municipality, inputs: Inputs<'_>) -> Result<Valid
         }
     }
 
+    if spec.collaboration.enabled && plan.spec.collaboration.is_none() {
+        return Err(Invalid::CollaborationNotOffered(plan_name));
+    }
     let storage = storage(municipality, province, plan, inputs.storage)?;
     let collaboration = match &plan.spec.collaboration {
         _ if !spec.collaboration.enabled => None,
@@ -316,7 +319,7 @@ fn storage(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::v1alpha1::MunicipalityStatus;
+    use crate::api::v1alpha1::{MunicipalityStatus, MunicipalityStorage};
     use crate::testing::{created_at, leon, municipality, plan, valid};
 
     fn check(m: &Municipality) -> Result<ValidTenant, Invalid> {
@@ -419,5 +422,95 @@ mod tests {
         assert!(err.to_string().contains("requests.cpu 3 used > 2"), "{err}");
         let big = plan("town", "4");
         assert!(validate(&m, Inputs { plan: Some(&big), ..inputs }).is_ok());
+    }
+
+    fn suite(m: &mut Municipality) {
+        m.spec.collaboration.enabled = true;
+    }
+
+    fn with_storage(m: &Municipality, volumes: &[Volume]) -> Result<ValidTenant, Invalid> {
+        let (province, town) = (leon(), plan("town", "4"));
+        let classes: BTreeSet<String> = ["cifrado-ssd".to_owned(), "estandar-hdd".to_owned()].into();
+        let storage = Some(StorageFacts { classes: &classes, volumes });
+        validate(m, Inputs { province: Some(&province), plan: Some(&town), storage, ..Default::default() })
+    }
+
+    #[test]
+    fn the_suite_gets_the_first_encrypted_class_and_the_plan_size() {
+        let mut m = municipality("leon", "24089");
+        suite(&mut m);
+        let tenant = with_storage(&m, &[]).unwrap();
+        let storage = tenant.storage.unwrap();
+        assert_eq!(
+            (storage.class.as_str(), storage.files.as_str(), storage.database.as_str()),
+            ("cifrado-ssd", "100Gi", "10Gi")
+        );
+        let collaboration = tenant.collaboration.unwrap();
+        assert_eq!(collaboration.users, 25);
+        assert_eq!(collaboration.office.unwrap().namespace, "concejo-office-24");
+        assert!(with_storage(&municipality("leon", "24089"), &[]).unwrap().storage.is_none());
+    }
+
+    #[test]
+    fn storage_classes_are_checked_with_messages_naming_what_is_allowed() {
+        let mut m = municipality("leon", "24089");
+        suite(&mut m);
+        m.spec.storage = Some(MunicipalityStorage { size: None, class: Some("estandar-hdd".into()) });
+        let err = with_storage(&m, &[]).unwrap_err();
+        assert_eq!(err.reason(), "StorageClassNotEncrypted");
+        assert!(err.to_string().contains("ENS Media") && err.to_string().contains("cifrado-ssd"), "{err}");
+        m.spec.ens_category = EnsCategory::Basica;
+        assert!(with_storage(&m, &[]).is_ok(), "an unencrypted class is fine for Basica");
+        m.spec.storage = Some(MunicipalityStorage { size: None, class: Some("rapido".into()) });
+        let err = with_storage(&m, &[]).unwrap_err();
+        assert_eq!(err.reason(), "StorageClassNotAllowed");
+        assert!(err.to_string().contains("allowed: cifrado-ssd, estandar-hdd"), "{err}");
+        let (province, town) = (leon(), plan("town", "4"));
+        let none = BTreeSet::new();
+        let m = {
+            let mut m = municipality("leon", "24089");
+            suite(&mut m);
+            m
+        };
+        let storage = Some(StorageFacts { classes: &none, volumes: &[] });
+        let err = validate(&m, Inputs { province: Some(&province), plan: Some(&town), storage, ..Default::default() });
+        assert_eq!(err.unwrap_err().reason(), "StorageClassNotFound");
+    }
+
+    #[test]
+    fn volumes_never_shrink_nor_change_class_and_must_fit_the_quota() {
+        let mut m = municipality("leon", "24089");
+        suite(&mut m);
+        let live = |request: &str, class: &str| Volume {
+            name: suite::FILES_VOLUME.into(),
+            class: Some(class.into()),
+            request: request.into(),
+        };
+        assert_eq!(with_storage(&m, &[live("150Gi", "cifrado-ssd")]).unwrap_err().reason(), "StorageShrink");
+        assert!(with_storage(&m, &[live("50Gi", "cifrado-ssd")]).is_ok(), "growing is fine");
+        m.spec.ens_category = EnsCategory::Basica;
+        m.spec.storage = Some(MunicipalityStorage { size: None, class: Some("estandar-hdd".into()) });
+        assert_eq!(with_storage(&m, &[live("100Gi", "cifrado-ssd")]).unwrap_err().reason(), "StorageClassChanged");
+        m.spec.storage = Some(MunicipalityStorage { size: Some("190Gi".into()), class: None });
+        let err = with_storage(&m, &[]).unwrap_err();
+        assert_eq!(err.reason(), "StorageExceedsQuota");
+        assert!(err.to_string().contains("requests.storage 209Gi > 200Gi (files 190Gi + database 19Gi)"), "{err}");
+    }
+
+    #[test]
+    fn a_suite_larger_than_the_plan_is_refused_with_the_numbers() {
+        let mut m = municipality("leon", "24089");
+        suite(&mut m);
+        let province = leon();
+        let mut small = plan("town", "1");
+        small.spec.quota.memory = "1Gi".into();
+        let err =
+            validate(&m, Inputs { province: Some(&province), plan: Some(&small), ..Default::default() }).unwrap_err();
+        assert_eq!(err.reason(), "SuiteExceedsPlan");
+        assert!(err.to_string().contains("limits.cpu 1300m > 1"), "{err}");
+        small.spec.collaboration = None;
+        let err =
+            validate(&m, Inputs { province: Some(&province), plan: Some(&small), ..Default::default() }).unwrap_err();
+        assert_eq!(err.reason(), "CollaborationNotOffered");
     }
 }

@@ -5,12 +5,14 @@
 
 pub mod admission;
 pub mod ca_secret;
+pub mod collaboration;
 pub mod labels;
 pub mod limit_range;
 pub mod namespace;
 pub mod network_policies;
 pub mod quota;
 pub mod rbac;
+pub mod storage;
 pub mod tls;
 
 use std::fmt::Debug;
@@ -20,7 +22,8 @@ use kube::api::ApiResource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::domain::{ValidTenant, tenant};
+use self::collaboration::Credentials;
+use crate::domain::{ValidTenant, Volume, tenant};
 use crate::pki::Leaf;
 
 /// Every component of a tenant, in the order its objects are applied (the namespace first).
@@ -32,6 +35,16 @@ pub fn components(registry: &mut impl Registry) {
     registry.add::<rbac::Roles>();
     registry.add::<rbac::RoleBindings>();
     registry.add::<tls::TenantTls>();
+    registry.add::<storage::Volumes>();
+    registry.add::<collaboration::credentials::CredentialsSecret>();
+    registry.add::<collaboration::config::Config>();
+    registry.add::<collaboration::network::SuitePolicies>();
+    registry.add::<collaboration::services::Services>();
+    registry.add::<collaboration::postgres::Postgres>();
+    registry.add::<collaboration::redis::Redis>();
+    registry.add::<collaboration::nextcloud::Nextcloud>();
+    registry.add::<collaboration::cron::BackgroundJobs>();
+    registry.add::<collaboration::ingress::Web>();
 }
 
 /// A part of a tenant: applied on its own and reported by its own condition, so that a failure
@@ -42,6 +55,11 @@ pub enum Part {
     Isolation,
     /// The tenant's TLS Secret: condition `CertificateReady`.
     Certificate,
+    /// The data volumes: condition `StorageReady`.
+    Storage,
+    /// Nextcloud, PostgreSQL, Redis, background jobs, their Services, Ingress and policies:
+    /// condition `CollaborationReady`.
+    Collaboration,
 }
 
 /// Any kind concejo manages.
@@ -60,6 +78,12 @@ pub struct Context<'a> {
     /// The certificate to store in `tenant-tls` and the trusted roots (`ca.crt`); `None` while
     /// the province's CA cannot sign for the tenant.
     pub certificate: Option<(&'a Leaf, &'a str)>,
+    /// The suite's generated credentials (kept once made); `None` until they are known.
+    pub credentials: Option<&'a Credentials>,
+    /// The tenant's volumes as they are.
+    pub volumes: &'a [Volume],
+    /// Whether the volumes' StorageClass allows expansion.
+    pub expandable: bool,
 }
 
 /// One component: a builder file.
@@ -69,7 +93,14 @@ pub trait Component {
     /// Every name this component's objects may have in a tenant namespace.
     const NAMES: &'static [&'static str];
 
-    /// The complete desired objects (none when what it needs is not there yet).
+    /// Whether nothing built means "keep what is there" (the inputs are missing, as for the
+    /// TLS Secret without a CA) rather than "none wanted" (a disabled suite is removed).
+    const KEEP_WHEN_EMPTY: bool = true;
+    /// Whether a change of the live object's status is a reason to look at the tenant again
+    /// (a Deployment becoming available, a claim bound).
+    const STATUS_MATTERS: bool = false;
+
+    /// The complete desired objects (none when what it needs is not there yet, or not wanted).
     fn build(tenant: &ValidTenant, context: &Context<'_>) -> Vec<Self::Kind>;
 
     /// Whether an object of this kind, by name and namespace, is one this component makes.
@@ -111,6 +142,8 @@ impl Manifest {
 /// (what exists under those names and is not desired is pruned).
 #[derive(Clone, Debug, Default)]
 pub struct Desired {
+    /// The tenant namespace.
+    pub namespace: String,
     pub manifests: Vec<Manifest>,
     /// (part, kind, names) for every component that was built.
     pub owned: Vec<(Part, ApiResource, &'static [&'static str])>,
@@ -134,7 +167,7 @@ pub fn build(tenant: &ValidTenant, context: &Context<'_>) -> Result<Desired, ser
     impl Registry for Builder<'_> {
         fn add<C: Component>(&mut self) {
             let objects = C::build(self.tenant, self.context);
-            if objects.is_empty() {
+            if objects.is_empty() && C::KEEP_WHEN_EMPTY {
                 return;
             }
             for object in &objects {
@@ -146,7 +179,8 @@ pub fn build(tenant: &ValidTenant, context: &Context<'_>) -> Result<Desired, ser
             self.desired.owned.push((C::PART, ApiResource::erase::<C::Kind>(&()), C::NAMES));
         }
     }
-    let mut builder = Builder { tenant, context, desired: Desired::default(), error: None };
+    let desired = Desired { namespace: tenant.namespace(), ..Default::default() };
+    let mut builder = Builder { tenant, context, desired, error: None };
     components(&mut builder);
     match builder.error {
         Some(e) => Err(e),

@@ -1,5 +1,7 @@
 //! The tenant's NetworkPolicies: deny everything, then allow DNS, the namespace itself, the
 //! province's ingress and monitoring namespaces, Red SARA and the listed egress destinations.
+//! The collaboration suite's pods are left out of those allowances (all but DNS): their own
+//! policies (`collaboration::network`) say exactly what reaches them and what they reach.
 
 use std::collections::BTreeMap;
 
@@ -7,9 +9,10 @@ use k8s_openapi::api::networking::v1::{
     IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
     NetworkPolicySpec,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
+use super::collaboration::POD_COMPONENTS;
 use super::{Component, Context, Part, labels};
 use crate::domain::ValidTenant;
 
@@ -97,16 +100,33 @@ fn policy(
     egress: Vec<NetworkPolicyEgressRule>,
     types: &[&str],
 ) -> NetworkPolicy {
+    // Every pod for deny-all and DNS; every pod but the suite's for the allowances.
+    let pods = match name {
+        "deny-all" | "allow-dns" => LabelSelector::default(),
+        _ => not_the_suite(),
+    };
     NetworkPolicy {
         metadata: labels::metadata(tenant, name, Some(tenant.namespace()), "network-policy"),
         spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector::default()),
+            pod_selector: Some(pods),
             // Always declared, empty included: a rule that anyone else adds (which would open
             // the tenant) differs from what concejo declares and is taken back.
             ingress: Some(ingress),
             egress: Some(egress),
             policy_types: Some(types.iter().map(|t| t.to_string()).collect()),
         }),
+    }
+}
+
+/// Pods that are not the collaboration suite's.
+fn not_the_suite() -> LabelSelector {
+    LabelSelector {
+        match_expressions: Some(vec![LabelSelectorRequirement {
+            key: labels::COMPONENT.into(),
+            operator: "NotIn".into(),
+            values: Some(POD_COMPONENTS.iter().map(|c| c.to_string()).collect()),
+        }]),
+        match_labels: None,
     }
 }
 

@@ -122,6 +122,8 @@ struct Wiring<'a> {
 struct Recognise {
     owns: Vec<Owns>,
     names: BTreeSet<&'static str>,
+    /// Whether a status change of an object is a change (some component reports from it).
+    status_matters: bool,
 }
 
 /// A kind seen in the registry, before its watch starts.
@@ -146,6 +148,7 @@ pub fn start(client: &Client, index: Arc<Index>, triggers: Triggers) -> Caches {
             };
             self.0[i].1.recognise.owns.push(C::owns);
             self.0[i].1.recognise.names.extend(C::NAMES);
+            self.0[i].1.recognise.status_matters |= C::STATUS_MATTERS;
         }
     }
     let mut collect = Collect(vec![]);
@@ -159,7 +162,7 @@ pub fn start(client: &Client, index: Arc<Index>, triggers: Triggers) -> Caches {
 }
 
 fn start_kind<K: Kind>(wiring: &Wiring<'_>, recognise: Recognise, caches: &mut Caches) {
-    let Recognise { owns, names } = recognise;
+    let Recognise { owns, names, status_matters } = recognise;
     let (index, triggers) = (wiring.index.clone(), wiring.triggers.clone());
     let mut config = watcher::Config::default().labels(&labels::managed_selector());
     // A kind with one name in every tenant (the TLS Secret): only objects of that name come.
@@ -167,7 +170,8 @@ fn start_kind<K: Kind>(wiring: &Wiring<'_>, recognise: Recognise, caches: &mut C
         config = config.fields(&format!("metadata.name={only}"));
     }
     let keep = move |o: &K| owns.iter().any(|owns| owns(&o.name_any(), o.namespace().as_deref()));
-    let mut changes = Changes::new(watches::content::<K>);
+    let significant = if status_matters { watches::content_and_status::<K> } else { watches::content::<K> };
+    let mut changes = Changes::new(significant);
     let store = watches::spawn(Api::<K>::all(wiring.client.clone()), config, keep, move |event| {
         if let Some(object) = changes.of(event) {
             for tenant in tenants_of(&index, object) {

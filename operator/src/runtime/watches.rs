@@ -113,6 +113,25 @@ pub fn content<K: Resource + Serialize>(object: &K) -> u64 {
     hash::fnv1a(text.as_bytes())
 }
 
+/// [`content`] and the status too: for the kinds whose status a tenant's conditions report (a
+/// Deployment becoming available, a claim bound).
+pub fn content_and_status<K: Resource + Serialize>(object: &K) -> u64 {
+    let status = serde_json::to_value(object).ok().and_then(|mut v| v.get_mut("status").map(std::mem::take));
+    let status = status.map(|mut s| {
+        // Heartbeat times change without anything happening.
+        if let Some(conditions) = s.get_mut("conditions").and_then(|c| c.as_array_mut()) {
+            for c in conditions {
+                if let Some(c) = c.as_object_mut() {
+                    c.remove("lastUpdateTime");
+                    c.remove("lastProbeTime");
+                }
+            }
+        }
+        s
+    });
+    content(object) ^ hash::fnv1a(status.unwrap_or_default().to_string().as_bytes()).rotate_left(1)
+}
+
 /// What the owner of an object with a status subresource changes: its spec (the generation),
 /// labels, annotations, finalizers and deletion. Status writes do not count.
 pub fn generation<K: Resource>(object: &K) -> u64 {

@@ -25,9 +25,8 @@ async fn apply(ctx: &Context, desired: &Desired, part: resources::Part) -> Resul
             .await
             .map_err(|e| failure(&m.resource.kind, &m.name, &e))?;
     }
-    let namespace = desired.of(part).find_map(|m| m.namespace.clone());
+    let ns = &desired.namespace;
     for (_, resource, owned) in desired.owned.iter().filter(|(p, _, _)| *p == part) {
-        let Some(ns) = &namespace else { continue };
         for name in owned.iter() {
             let wanted = desired.of(part).any(|m| m.resource == *resource && m.name == *name);
             if wanted || !ctx.caches.present(resource, Some(ns), name) {

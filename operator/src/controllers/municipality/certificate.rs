@@ -8,7 +8,6 @@ use super::status::Part;
 use crate::api::v1alpha1::{CertificateStatus, Municipality};
 use crate::domain::ValidTenant;
 use crate::pki::{self, Leaf, PkiError, ca, tls};
-use crate::resources;
 use k8s_openapi::jiff::Timestamp;
 
 /// The certificate the tenant should have now, or why there is none.
@@ -18,11 +17,11 @@ pub enum Prepared {
 }
 
 impl Prepared {
-    /// What the builders get.
-    pub fn context(&self) -> resources::Context<'_> {
+    /// What the builders get: the certificate and the trusted roots.
+    pub fn certificate(&self) -> Option<(&Leaf, &str)> {
         match self {
-            Prepared::Ready { leaf, trust, .. } => resources::Context { certificate: Some((leaf, trust)) },
-            Prepared::Waiting(_) => resources::Context::default(),
+            Prepared::Ready { leaf, trust, .. } => Some((leaf, trust.as_str())),
+            Prepared::Waiting(_) => None,
         }
     }
 

@@ -1,15 +1,16 @@
 //! The Municipality controller: one reconcile pipeline, one file per step.
 //!
 //! [`dereference`] (read the caches and the index) -> validate (`domain::validate`, pure) ->
-//! [`certificate`] (decide, issue if due) -> build (`resources::build`, pure) -> [`apply`] (each
-//! part on its own, then prune) -> [`status`] (pure) and write it if it changed. Deletion goes
-//! through [`finalize`].
+//! [`certificate`] (decide, issue if due) and the [`suite`]'s credentials -> build
+//! (`resources::build`, pure) -> [`apply`] (each part on its own, then prune) -> [`status`] (pure)
+//! and write it if it changed. Deletion goes through [`finalize`].
 
 pub mod apply;
 pub mod certificate;
 pub mod dereference;
 pub mod finalize;
 pub mod status;
+pub mod suite;
 #[cfg(test)]
 mod tests;
 
@@ -120,8 +121,10 @@ async fn pipeline(municipality: &Municipality, ctx: &Context) -> Result<(Action,
     write_status(municipality, &outcome, ctx, &api).await?;
 
     let failed: Vec<String> = match &outcome {
-        Outcome::Enforced { isolation, certificate, .. } => [isolation, certificate]
+        Outcome::Enforced { isolation, certificate, storage, collaboration, .. } => [isolation, certificate]
             .into_iter()
+            .chain(storage.iter())
+            .chain(collaboration.iter())
             .filter_map(|p| match p {
                 Part::Failed { message, .. } => Some(message.clone()),
                 _ => None,
@@ -160,6 +163,8 @@ async fn provision(
         let message = format!("namespace {name} is still being deleted; it is created again once it is gone");
         let waiting = Part::Waiting { reason: "NamespaceTerminating", message };
         return Ok(Outcome::Enforced {
+            storage: tenant.storage.as_ref().map(|_| waiting.clone()),
+            collaboration: tenant.collaboration.as_ref().map(|_| waiting.clone()),
             tenant: Box::new(tenant),
             invalid,
             isolation: waiting.clone(),
@@ -168,7 +173,15 @@ async fn provision(
         });
     }
     let prepared = certificate::prepare(&tenant, inputs).await;
-    let desired = resources::build(&tenant, &prepared.context())?;
+    let credentials = suite::credentials(&tenant, ctx).await;
+    let expandable = suite::expandable(&tenant, ctx);
+    let context = resources::Context {
+        certificate: prepared.certificate(),
+        credentials: credentials.as_ref().ok().and_then(Option::as_ref),
+        volumes: &inputs.volumes,
+        expandable,
+    };
+    let desired = resources::build(&tenant, &context)?;
     let isolation = apply::part(ctx, &desired, resources::Part::Isolation, status::isolated(&tenant)).await;
     let certificate = match (&isolation, prepared.waiting()) {
         (Part::Failed { .. }, _) => {
@@ -184,8 +197,40 @@ async fn provision(
     if certificate.is_ready() {
         prepared.announce(municipality, &tenant, ctx).await;
     }
+    let after_isolation = |part: &Part| match part {
+        Part::Failed { .. } => {
+            let message = format!("waiting for namespace {name} and its isolation objects");
+            Some(Part::Waiting { reason: "WaitingForIsolation", message })
+        }
+        _ => None,
+    };
+    let storage = match &tenant.storage {
+        None => None,
+        Some(_) => Some(match after_isolation(&isolation) {
+            Some(waiting) => waiting,
+            None => match apply::part(ctx, &desired, resources::Part::Storage, String::new()).await {
+                Part::Ready(_) => suite::storage(&tenant, ctx, &inputs.volumes, expandable),
+                failed => failed,
+            },
+        }),
+    };
+    // Applied when enabled and when disabled (then its workloads are removed; volumes stay).
+    let suite_part = match (after_isolation(&isolation), credentials) {
+        (Some(waiting), _) => waiting,
+        (None, Err(e)) => Part::Failed { reason: "CredentialsUnreadable", message: e.to_string() },
+        (None, Ok(_)) if storage.as_ref().is_some_and(Part::failed) => {
+            let message = "waiting for the tenant's volumes (see StorageReady)".to_owned();
+            Part::Waiting { reason: "WaitingForStorage", message }
+        }
+        (None, Ok(_)) => match apply::part(ctx, &desired, resources::Part::Collaboration, String::new()).await {
+            Part::Ready(_) => suite::collaboration(&tenant, ctx),
+            failed => failed,
+        },
+    };
     Ok(Outcome::Enforced {
         certificate_status: prepared.status().cloned(),
+        collaboration: tenant.collaboration.as_ref().map(|_| suite_part.clone()),
+        storage,
         tenant: Box::new(tenant),
         invalid,
         isolation,

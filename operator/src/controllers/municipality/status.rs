@@ -3,12 +3,15 @@
 
 use k8s_openapi::jiff::Timestamp;
 
+use crate::api::v1alpha1::Endpoints;
 use crate::api::v1alpha1::{CertificateStatus, Municipality, MunicipalityStatus, Phase};
-use crate::controllers::conditions::{self, CERTIFICATE_READY, Desired, ISOLATED, READY, VALID};
+use crate::controllers::conditions::{
+    self, CERTIFICATE_READY, COLLABORATION_READY, Desired, ISOLATED, READY, STORAGE_READY, VALID,
+};
 use crate::domain::{Invalid, ValidTenant};
 
 /// The condition types this controller owns (others may be owned by other writers).
-pub const OWNED: &[&str] = &[VALID, ISOLATED, CERTIFICATE_READY, READY];
+pub const OWNED: &[&str] = &[VALID, ISOLATED, CERTIFICATE_READY, STORAGE_READY, COLLABORATION_READY, READY];
 
 /// How one part of the tenant stands after a reconcile.
 #[derive(Clone, Debug, PartialEq)]
@@ -41,7 +44,12 @@ impl Part {
 }
 
 fn ready_reason(type_: &str) -> &'static str {
-    if type_ == CERTIFICATE_READY { "Issued" } else { "Applied" }
+    match type_ {
+        CERTIFICATE_READY => "Issued",
+        STORAGE_READY => "Bound",
+        COLLABORATION_READY => "Available",
+        _ => "Applied",
+    }
 }
 
 /// What `Isolated` says when the isolation is in place.
@@ -60,6 +68,8 @@ pub fn certified(certificate: &CertificateStatus) -> String {
 
 /// What one reconcile of a Municipality found and did.
 #[derive(Clone, Debug, PartialEq)]
+// One Outcome per reconcile, on the stack for its duration: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Outcome {
     /// Nothing is enforced: the spec is invalid and nothing valid was ever provisioned, or the
     /// Municipality conflicts with the holder of its INE code (then it touches nothing).
@@ -72,6 +82,10 @@ pub enum Outcome {
         isolation: Part,
         certificate: Part,
         certificate_status: Option<CertificateStatus>,
+        /// The volumes, when the tenant has any.
+        storage: Option<Part>,
+        /// The suite, when enabled.
+        collaboration: Option<Part>,
     },
     /// The Municipality is being deleted and its tenant retained or removed.
     Terminating { message: String },
@@ -88,6 +102,7 @@ pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -
             status.plan = None;
             status.hosts.clear();
             status.certificate = None;
+            status.endpoints = None;
             let nothing = if invalid.is_conflict() {
                 "this Municipality touches nothing while another one holds its INE code"
             } else {
@@ -100,7 +115,7 @@ pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -
                 Desired::new(READY, false, "InvalidSpec", nothing),
             ]
         }
-        Outcome::Enforced { tenant, invalid, isolation, certificate, certificate_status } => {
+        Outcome::Enforced { tenant, invalid, isolation, certificate, certificate_status, storage, collaboration } => {
             status.namespace = Some(tenant.namespace());
             status.plan = Some(tenant.plan_name.clone());
             status.hosts = tenant.hosts.clone();
@@ -111,7 +126,13 @@ pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -
                 None => Desired::new(VALID, true, "Validated", "the spec can be honoured"),
                 Some(invalid) => Desired::new(VALID, false, invalid.reason(), invalid.to_string()),
             };
-            let parts = [(ISOLATED, isolation), (CERTIFICATE_READY, certificate)];
+            status.endpoints = tenant
+                .collaboration
+                .as_ref()
+                .map(|_| Endpoints { web: tenant.hosts.first().map(|h| format!("https://{h}")) });
+            let mut parts = vec![(ISOLATED, isolation), (CERTIFICATE_READY, certificate)];
+            parts.extend(storage.as_ref().map(|p| (STORAGE_READY, p)));
+            parts.extend(collaboration.as_ref().map(|p| (COLLABORATION_READY, p)));
             let all_ready = invalid.is_none() && parts.iter().all(|(_, p)| p.is_ready());
             let provisioned = previous.namespace.is_some();
             let ready = if all_ready {
@@ -129,7 +150,9 @@ pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -
                 let c = part.condition(type_);
                 Desired::new(READY, false, c.reason.clone(), format!("{type_}: {}", c.message))
             };
-            status.phase = Some(if all_ready {
+            status.phase = Some(if tenant.suspend && invalid.is_none() {
+                Phase::Suspended
+            } else if all_ready {
                 Phase::Ready
             } else if invalid.is_some() || (provisioned && parts.iter().any(|(_, p)| p.failed())) {
                 Phase::Degraded
@@ -191,6 +214,8 @@ mod tests {
             isolation,
             certificate: Part::Ready("valid until ...".into()),
             certificate_status: Some(certificate()),
+            storage: None,
+            collaboration: None,
         }
     }
 
@@ -216,9 +241,38 @@ mod tests {
         assert_eq!(status.plan.as_deref(), Some("town"));
         assert_eq!(status.hosts, ["ponferrada.nube.dipuleon.es"]);
         assert_eq!(status.certificate.as_ref().unwrap().serial, "01");
-        for c in OWNED {
+        for c in [VALID, ISOLATED, CERTIFICATE_READY, READY] {
             assert!(conditions::is_true(&status.conditions, c), "{c}");
         }
+        // Not asked for, not reported.
+        assert!(!status.conditions.iter().any(|c| c.type_ == STORAGE_READY || c.type_ == COLLABORATION_READY));
+        assert_eq!(status.endpoints, None);
+    }
+
+    #[test]
+    fn the_suite_makes_ready_wait_for_it_and_suspension_is_a_phase() {
+        let mut muni = municipality("leon", "24089");
+        muni.spec.collaboration.enabled = true;
+        let with = |suspend: bool, suite: Part| {
+            let mut outcome = ready(&muni);
+            if let Outcome::Enforced { tenant, storage, collaboration, .. } = &mut outcome {
+                **tenant = valid(&muni);
+                tenant.suspend = suspend;
+                *storage = Some(Part::Ready("bound".into()));
+                *collaboration = Some(suite);
+            }
+            compute(&muni, &outcome, at(10))
+        };
+        let starting = with(false, Part::Waiting { reason: "Starting", message: "waiting for nextcloud".into() });
+        assert_eq!(starting.phase, Some(Phase::Provisioning));
+        assert_eq!(condition(&starting, READY).reason, "Starting");
+        assert!(conditions::is_true(&starting.conditions, STORAGE_READY));
+        let available = with(false, Part::Ready("available".into()));
+        assert_eq!(available.phase, Some(Phase::Ready));
+        assert_eq!(available.endpoints.unwrap().web.as_deref(), Some("https://leon.nube.dipuleon.es"));
+        let suspended = with(true, Part::Waiting { reason: "Suspended", message: "scaled to zero".into() });
+        assert_eq!(suspended.phase, Some(Phase::Suspended));
+        assert_eq!(condition(&suspended, COLLABORATION_READY).reason, "Suspended");
     }
 
     #[test]

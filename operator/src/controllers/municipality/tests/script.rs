@@ -90,7 +90,8 @@ pub(super) fn provisioned(m: &Municipality) -> (Vec<Value>, MunicipalityStatus) 
     let now = Timestamp::now().as_second();
     let leaf = pki::tls::issue(&tenant, ca(), tenant.pki.key_algorithm, lifetime, now).unwrap();
     let trust = ca().trust_bundle();
-    let desired = resources::build(&tenant, &resources::Context { certificate: Some((&leaf, &trust)) }).unwrap();
+    let context = resources::Context { certificate: Some((&leaf, &trust)), ..Default::default() };
+    let desired = resources::build(&tenant, &context).unwrap();
     let certificate = pki::tls::status(&leaf.info, pki::tls::jitter(&tenant));
     let outcome = Outcome::Enforced {
         isolation: Part::Ready(status::isolated(&tenant)),
@@ -98,6 +99,8 @@ pub(super) fn provisioned(m: &Municipality) -> (Vec<Value>, MunicipalityStatus) 
         certificate_status: Some(certificate),
         tenant: Box::new(tenant),
         invalid: None,
+        storage: None,
+        collaboration: None,
     };
     let status = status::compute(m, &outcome, Timestamp::now());
     (live(&desired), status)
