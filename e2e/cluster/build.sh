@@ -3,6 +3,10 @@
 # machine. Each module is built into its own folder of the cache, keyed by the hash of its go.mod and
 # go.sum, so a second run finds everything and returns in well under a second.
 #
+# local-path-provisioner (dynamic PersistentVolumes) needs no wrapper module: its own go.mod has no
+# replace lines, so it is built with `go install <package>@<version>` at the version pinned below
+# (downloads checked against sum.golang.org as usual), cached under a key of that pin.
+#
 #   e2e/cluster/build.sh            build what is missing, print the bin folder of each component
 #   e2e/cluster/build.sh --path     print a PATH fragment with every component's bin folder (no build)
 set -euo pipefail
@@ -17,6 +21,7 @@ declare -A provides=(
   [etcd]="etcd"
   [kwok]="kwok"
   [helm]="helm"
+  [local-path-provisioner]="local-path-provisioner"
 )
 # binary -> Go package (each is also a `tool` line of its module's go.mod)
 declare -A package=(
@@ -27,14 +32,25 @@ declare -A package=(
   [etcd]=go.etcd.io/etcd/server/v3
   [kwok]=sigs.k8s.io/kwok/cmd/kwok
   [helm]=helm.sh/helm/v3/cmd/helm
+  [local-path-provisioner]=github.com/rancher/local-path-provisioner
 )
-order=(etcd kwok helm kube)
+# Modules without a wrapper module under e2e/toolchain: module -> the pinned version, built with
+# `go install <package>@<version>`. v0.0.30 is the newest the Go proxy serves (2024-10).
+declare -A install_pin=(
+  [local-path-provisioner]=v0.0.30
+)
+order=(etcd kwok helm local-path-provisioner kube)
 
 log() { printf '[build %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
-# The version of the module's main dependency, read from its go.mod (the pin lives there only).
+# The version of the module's main dependency, read from its go.mod (the pin lives there only), or
+# the pin in install_pin above.
 pinned_version() {
   local mod=$1 dep
+  if [[ -n ${install_pin[$mod]:-} ]]; then
+    printf '%s\n' "${install_pin[$mod]}"
+    return
+  fi
   case $mod in
     kube) dep=k8s.io/kubernetes ;;
     etcd) dep=go.etcd.io/etcd/server/v3 ;;
@@ -47,7 +63,13 @@ pinned_version() {
 
 bin_dir() {
   local mod=$1 hash
-  hash=$( (cat "$toolchain/$mod/go.mod" "$toolchain/$mod/go.sum"; go env GOVERSION) | sha256sum | cut -c1-12)
+  if [[ -n ${install_pin[$mod]:-} ]]; then
+    local b
+    hash=$( (for b in ${provides[$mod]}; do echo "${package[$b]}@${install_pin[$mod]}"; done
+      ldflags_for "$mod"; go env GOVERSION) | sha256sum | cut -c1-12)
+  else
+    hash=$( (cat "$toolchain/$mod/go.mod" "$toolchain/$mod/go.sum"; go env GOVERSION) | sha256sum | cut -c1-12)
+  fi
   printf '%s/bin/%s-%s-%s\n' "$cache" "$mod" "$(pinned_version "$mod")" "$hash"
 }
 
@@ -64,6 +86,7 @@ ldflags_for() {
         flags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$date"
       done
       printf -- '-s -w%s' "$flags" ;;
+    local-path-provisioner) printf -- '-s -w -X main.VERSION=%s' "$v" ;;
     *) printf -- '-s -w' ;;
   esac
 }
@@ -87,8 +110,14 @@ build_module() {
     n=$((n + 1))
     log "$mod $(pinned_version "$mod"): building $b ($n of $total)"
     local pkg=${package[$b]}
-    (cd "$toolchain/$mod" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-trimpath -mod=readonly" \
-      go build -ldflags "$(ldflags_for "$mod")" -o "$tmp/$b" "$pkg") &
+    if [[ -n ${install_pin[$mod]:-} ]]; then
+      # `go install pkg@version` ignores any go.mod around it and names the binary after the package.
+      (cd "$tmp" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS=-trimpath GOBIN="$tmp" \
+        go install -ldflags "$(ldflags_for "$mod")" "$pkg@${install_pin[$mod]}") &
+    else
+      (cd "$toolchain/$mod" && GOTOOLCHAIN=local CGO_ENABLED=0 GOFLAGS="-trimpath -mod=readonly" \
+        go build -ldflags "$(ldflags_for "$mod")" -o "$tmp/$b" "$pkg") &
+    fi
     local pid=$! began=$SECONDS
     # A heartbeat, so that a long first build is visibly alive.
     while kill -0 "$pid" 2>/dev/null; do

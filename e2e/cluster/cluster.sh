@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok,
-# built from Go modules (build.sh) and run as plain processes on 127.0.0.1. No root, no containers.
+# The local control plane: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok and
+# local-path-provisioner, built from Go modules (build.sh) and run as plain processes on 127.0.0.1.
+# No root, no containers.
 #
 #   cluster.sh up        build what is missing, start everything, wait until it works (idempotent)
 #   cluster.sh down      stop exactly the processes `up` started, remove the state folder
@@ -9,6 +10,13 @@
 #
 # State (PKI, etcd data, logs, PIDs, kubeconfig) lives in $CONCEJO_CLUSTER_DIR,
 # by default ~/.cache/concejo/cluster; the admin kubeconfig is $CONCEJO_CLUSTER_DIR/kubeconfig.
+# Ports: CONCEJO_ETCD_PORT (and the next one, etcd's peer port), CONCEJO_API_PORT, CONCEJO_KCM_PORT,
+# CONCEJO_SCHEDULER_PORT, CONCEJO_KWOK_PORT; local-path-provisioner listens on none.
+#
+# Storage: StorageClasses `local-path` (allowVolumeExpansion: true) and `local-path-fixed` (false), both
+# provisioner rancher.io/local-path, WaitForFirstConsumer, reclaimPolicy Delete (local-path/storage.yaml).
+# A claim is Bound, with a real PersistentVolume, once a pod using it is scheduled; the volumes' paths
+# are folders under $CONCEJO_CLUSTER_DIR/local-path/volumes (nothing is written there: no container runs).
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -28,7 +36,7 @@ service_cidr=10.96.0.0/16
 pod_cidr=10.244.0.0/16
 
 # Start order; `down` stops in reverse.
-components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
+components=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok local-path-provisioner)
 
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -135,7 +143,8 @@ KC
 }
 
 # kwok's stage configs (node initialise and heartbeat, pod ready/complete/delete), taken from the
-# pinned kwok module so they match the binary.
+# pinned kwok module so they match the binary, then the project's own stages from kwok/ here (one that
+# completes local-path-provisioner's helper pods).
 kwok_config() {
   local dir
   dir=$(cd "$here/../toolchain/kwok" && GOFLAGS=-mod=readonly go list -m -f '{{.Dir}}' sigs.k8s.io/kwok)
@@ -146,6 +155,10 @@ kwok_config() {
       pod/fast/pod-ready.yaml pod/fast/pod-complete.yaml pod/fast/pod-delete.yaml; do
       printf -- '---\n'
       cat "$dir/kustomize/stage/$f"
+    done
+    for f in "$here"/kwok/*.yaml; do
+      printf -- '---\n'
+      cat "$f"
     done
   } >"$state/kwok.yaml"
 }
@@ -166,6 +179,33 @@ status:
 "
   done
   kubectl_ apply -f - <<<"$manifest" >/dev/null
+}
+
+# Dynamic PersistentVolumes: local-path-provisioner as a process, outside the cluster, with its
+# namespace, ConfigMap and StorageClasses. For every claim it creates a helper pod (no owner,
+# `restartPolicy: Never`) on the claim's node and waits for it to succeed before it creates the PV;
+# kwok's stage kwok/pod-complete-restart-never.yaml completes it.
+local_path() {
+  local dir=$state/local-path
+  mkdir -p "$dir/volumes"
+  cat >"$dir/config.json" <<JSON
+{
+  "nodePathMap": [
+    {"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES", "paths": ["$dir/volumes"]}
+  ]
+}
+JSON
+  kubectl_ apply -f "$here/local-path/storage.yaml" >/dev/null
+  kubectl_ -n local-path-storage create configmap local-path-config --dry-run=client -o yaml \
+    --from-file=config.json="$dir/config.json" --from-file="$here/local-path/setup" \
+    --from-file="$here/local-path/teardown" --from-file="$here/local-path/helperPod.yaml" |
+    kubectl_ apply -f - >/dev/null
+  # Helper pods run as the namespace's default ServiceAccount.
+  wait_for kube-controller-manager 60 "kubectl_ -n local-path-storage get serviceaccount default >/dev/null 2>&1"
+  start local-path-provisioner start --kubeconfig "$kubeconfig" --config "$dir/config.json" \
+    --namespace local-path-storage --configmap-name local-path-config --service-account-name default
+  wait_for local-path-provisioner 30 \
+    "grep -q 'Started provisioner controller' '$state/logs/local-path-provisioner.log'"
 }
 
 stop_all() {
@@ -243,8 +283,9 @@ up() {
   wait_for kwok 60 "[[ \$(kubectl_ get nodes --no-headers 2>/dev/null | grep -cw Ready) -ge $nodes ]]"
   # Pods need the namespace's default ServiceAccount, which the controller manager creates.
   wait_for kube-controller-manager 60 "kubectl_ -n default get serviceaccount default >/dev/null 2>&1"
+  local_path
 
-  log "up in $((SECONDS - started))s: $nodes kwok nodes Ready; logs in $state/logs"
+  log "up in $((SECONDS - started))s: $nodes kwok nodes Ready, StorageClasses local-path and local-path-fixed; logs in $state/logs"
   log "use it with: export KUBECONFIG=$kubeconfig"
   echo "$kubeconfig"
 }
