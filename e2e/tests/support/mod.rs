@@ -3,7 +3,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-mod probes;
+pub mod probes;
 #[allow(unused_imports)] // not every test binary uses them
 pub use probes::*;
 
@@ -113,19 +113,21 @@ where
     Ok(api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(object)).await?)
 }
 
-/// A ServicePlan from its YAML-ish parts.
+/// A ServicePlan from its YAML-ish parts (a collaboration suite for 25 users, 10Gi of files).
 pub fn plan(name: &str, cpu: &str, memory: &str, pods: i32) -> ServicePlan {
     serde_json::from_value(serde_json::json!({
         "apiVersion": "concejo.dev/v1alpha1", "kind": "ServicePlan", "metadata": {"name": name},
         "spec": {
             "quota": {"cpu": cpu, "memory": memory, "storage": "100Gi", "pods": pods},
-            "limitRange": {"defaultCpu": "250m", "defaultMemory": "256Mi", "maxCpu": "2", "maxMemory": "4Gi"}
+            "limitRange": {"defaultCpu": "250m", "defaultMemory": "256Mi", "maxCpu": "2", "maxMemory": "4Gi"},
+            "collaboration": {"users": 25, "storage": "10Gi"}
         }
     }))
     .expect("a valid ServicePlan")
 }
 
-/// The León Province as in `examples/` (plan `town` by default, SARA configured), and its plan.
+/// The León Province as in `examples/` (plan `town` by default, SARA configured, the local
+/// StorageClasses offered), and its plan.
 pub async fn apply_leon(client: &Client) -> anyhow::Result<Province> {
     apply(&Api::<ServicePlan>::all(client.clone()), &plan("town", "4", "8Gi", 40)).await?;
     let province: Province = serde_json::from_value(serde_json::json!({
@@ -136,7 +138,13 @@ pub async fn apply_leon(client: &Client) -> anyhow::Result<Province> {
             "network": {
                 "ingressNamespace": "ingress-nginx", "monitoringNamespace": "monitoring",
                 "sara": {"cidrs": ["10.252.0.0/16", "10.253.0.0/16"], "resolver": "10.252.0.53"}
-            }
+            },
+            // The local control plane's classes (e2e/cluster): declared encrypted or not here.
+            "storage": {"classes": [
+                {"name": "local-path", "encrypted": true},
+                {"name": "local-path-fixed", "encrypted": false}
+            ]},
+            "ingress": {"className": "nginx"}
         }
     }))?;
     apply(&Api::<Province>::all(client.clone()), &province).await
