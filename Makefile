@@ -36,7 +36,7 @@ crds: ## regenerate crds/ (and the chart's copy) from the API types
 
 .PHONY: examples
 examples: ## regenerate examples/leon/municipalities.yaml from the INE register
-	cargo run -q -p concejo -- generate municipalities --province-code 24 --province leon > examples/leon/municipalities.yaml
+	cargo run -q -p concejo -- generate municipalities --province-code 24 --province leon --collaboration > examples/leon/municipalities.yaml
 
 .PHONY: cluster-up
 cluster-up: tools ## start the local control plane (builds it the first time: 15-25 min)
@@ -62,6 +62,7 @@ demo-stop: ## stop the demo's operator (the cluster keeps running; `make cluster
 bench: ## benchmarks (release build); results are recorded in docs/benchmarks.md
 	cargo bench -p concejo --bench certificates
 	e2e/bench/scale.sh 24
+	CONCEJO_BENCH_SUITE=1 e2e/bench/scale.sh 24
 	e2e/bench/scale.sh 05 09 24 34 37 40 42 47 49
 
 PROVINCES ?= 24

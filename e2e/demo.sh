@@ -44,6 +44,23 @@ else
   done
 fi
 
+# The classes examples/leon/province.yaml offers. On a real cluster they come from the storage
+# driver (encrypted at rest or not); here the local provisioner backs both.
+"$kubectl" apply --server-side --force-conflicts --field-manager concejo-demo -f - >/dev/null <<'YAML'
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: cifrado-ssd}
+provisioner: rancher.io/local-path
+volumeBindingMode: WaitForFirstConsumer
+allowVolumeExpansion: true
+---
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata: {name: estandar-hdd}
+provisioner: rancher.io/local-path
+volumeBindingMode: WaitForFirstConsumer
+YAML
+
 log "onboarding the examples in examples/: Provinces and ServicePlans first, then the town halls"
 onboard=$SECONDS
 for kind in Province ServicePlan; do

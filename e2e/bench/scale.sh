@@ -15,7 +15,9 @@
 # all Ready, default 1800), CONCEJO_BENCH_IDLE (seconds of the idle phase, default 60),
 # CONCEJO_BENCH_KEEP=1 (leave the cluster and the operator up), CONCEJO_BENCH_PORT_BASE (default
 # 42000: etcd +379/+380, API +443, controller manager +257, scheduler +259, kwok +247, operator
-# +80), CONCEJO_BENCH_ARGS (extra `concejo run` flags).
+# +80), CONCEJO_BENCH_ARGS (extra `concejo run` flags), CONCEJO_BENCH_SUITE=1 (every town hall with
+# the collaboration suite: volumes bound by the local provisioner, four workloads each, and the
+# provinces' office pools).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 repo=$PWD
@@ -37,6 +39,13 @@ export CONCEJO_CLUSTER_DIR=$cache/bench-cluster
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
 timeout=${CONCEJO_BENCH_TIMEOUT:-1800}
 idle=${CONCEJO_BENCH_IDLE:-60}
+suite=${CONCEJO_BENCH_SUITE:-}
+suite_spec=; suite_flag=; suite_note=
+if [[ -n $suite ]]; then
+  suite_spec=', storage: {classes: [{name: local-path, encrypted: true}]}, office: {enabled: true}'
+  suite_flag=--collaboration
+  suite_note=' with the suite'
+fi
 base=${CONCEJO_BENCH_PORT_BASE:-42000}
 export CONCEJO_ETCD_PORT=$((base + 379)) CONCEJO_API_PORT=$((base + 443)) CONCEJO_KCM_PORT=$((base + 257))
 export CONCEJO_SCHEDULER_PORT=$((base + 259)) CONCEJO_KWOK_PORT=$((base + 247))
@@ -119,8 +128,8 @@ slug() {
     name=${line#*,}; name=${name%,*}; name=${name//\"/}
     s=$(slug "$name")
     printf -- '---\napiVersion: concejo.dev/v1alpha1\nkind: Province\nmetadata: {name: %s}\n' "$s"
-    printf 'spec: {ineCode: "%s", displayName: "Diputación de %s", baseDomain: nube.%s.bench.concejo.dev, defaultPlan: town}\n' \
-      "$c" "$name" "$s"
+    printf 'spec: {ineCode: "%s", displayName: "Diputación de %s", baseDomain: nube.%s.bench.concejo.dev, defaultPlan: town%s}\n' \
+      "$c" "$name" "$s" "$suite_spec"
   done
 } >"$manifests/provinces-plans.yaml"
 # Names are unique within a province only; a name already taken by another province gets the INE
@@ -128,7 +137,7 @@ slug() {
 for c in "${codes[@]}"; do
   line=$(grep "^$c," operator/data/provinces.csv)
   name=${line#*,}; name=${name%,*}
-  "$concejo" generate municipalities --province-code "$c" --province "$(slug "${name//\"/}")"
+  "$concejo" generate municipalities --province-code "$c" --province "$(slug "${name//\"/}")" $suite_flag
 done | awk '
   /^metadata: \{name: / { held = $0; next }
   /^spec: / && held != "" {
@@ -259,7 +268,7 @@ Command: e2e/bench/scale.sh ${codes[*]}   ($date, $build, binary sha256 $binsum)
 
 | date | provinces | N | first apply to all Ready | kubectl apply | operator CPU | RSS / peak | reconciles (per tenant) | API writes (per tenant) | idle ${idle} s: writes, reconciles |
 | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
-| $date | ${codes[*]} | $n | ${ready_s} s | ${apply_s} s | ${op_cpu} s | $(mb "$rss_idle") / $(mb "$hwm") MB | $reconciles ($(per "$reconciles" "$n")) | $writes ($(per "$writes" "$n")) | $idle_writes, $idle_reconciles |
+| $date | ${codes[*]}$suite_note | $n | ${ready_s} s | ${apply_s} s | ${op_cpu} s | $(mb "$rss_idle") / $(mb "$hwm") MB | $reconciles ($(per "$reconciles" "$n")) | $writes ($(per "$writes" "$n")) | $idle_writes, $idle_reconciles |
 
 date=$date
 build=$build

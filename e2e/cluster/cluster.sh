@@ -174,8 +174,8 @@ metadata:
   annotations: {kwok.x-k8s.io/node: fake, node.alpha.kubernetes.io/ttl: \"0\"}
   labels: {kubernetes.io/hostname: kwok-node-$i, kubernetes.io/os: linux, kubernetes.io/arch: amd64, type: kwok}
 status:
-  allocatable: {cpu: \"32\", memory: 256Gi, pods: \"110\"}
-  capacity: {cpu: \"32\", memory: 256Gi, pods: \"110\"}
+  allocatable: {cpu: \"128\", memory: 1Ti, pods: \"1000\"}
+  capacity: {cpu: \"128\", memory: 1Ti, pods: \"1000\"}
 "
   done
   kubectl_ apply -f - <<<"$manifest" >/dev/null

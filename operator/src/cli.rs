@@ -40,6 +40,9 @@ enum Generate {
         /// Name of the Province object they belong to.
         #[arg(long)]
         province: String,
+        /// Enable the collaboration suite (files, office documents, calendar) for each.
+        #[arg(long)]
+        collaboration: bool,
     },
 }
 
@@ -47,10 +50,11 @@ enum Generate {
 pub async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crds { out_dir } => crds(out_dir),
-        Command::Generate(Generate::Municipalities { province_code, province }) => {
-            let yaml = crate::generate::municipalities_yaml(&province_code, &province).with_context(|| {
-                format!("{province_code:?} is not an INE province code (\"01\" to \"52\", e.g. 24 for León)")
-            })?;
+        Command::Generate(Generate::Municipalities { province_code, province, collaboration }) => {
+            let yaml =
+                crate::generate::municipalities_yaml(&province_code, &province, collaboration).with_context(|| {
+                    format!("{province_code:?} is not an INE province code (\"01\" to \"52\", e.g. 24 for León)")
+                })?;
             print!("{yaml}");
             Ok(())
         }

@@ -170,6 +170,19 @@ mod tests {
     }
 
     #[test]
+    fn the_costs_in_docs_collaboration_md_are_these() {
+        let cost = |users| {
+            let s = Sizing::for_users(users);
+            (s.requests().cpu(), s.requests().memory(), s.limits().cpu(), s.limits().memory())
+        };
+        let text = |a: &str, b: &str, c: &str, d: &str| (a.to_owned(), b.to_owned(), c.to_owned(), d.to_owned());
+        assert_eq!(cost(5), text("265m", "414Mi", "1300m", "1152Mi"));
+        assert_eq!(cost(25), text("365m", "534Mi", "1300m", "1188Mi"));
+        assert_eq!(cost(150), text("990m", "1284Mi", "2300m", "2632Mi"));
+        assert_eq!(database_volume(500 * GI), 50 * GI);
+    }
+
+    #[test]
     fn more_users_get_more() {
         let (small, big) = (Sizing::for_users(5), Sizing::for_users(150));
         assert!(big.nextcloud.request.cpu_m > small.nextcloud.request.cpu_m);

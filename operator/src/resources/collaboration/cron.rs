@@ -4,8 +4,9 @@
 use k8s_openapi::api::batch::v1::{CronJob, CronJobSpec, JobSpec, JobTemplateSpec};
 
 use super::super::{Component, Context, Part, labels};
-use super::nextcloud::{self, claim_volume, config_volume, empty_dir, mount, template};
-use super::{CRON, config, container, credentials, secret_env, suite};
+use super::nextcloud;
+use super::pod::{claim_volume, config_volume, container, empty_dir, mount, secret_env, template};
+use super::{CRON, config, credentials, suite};
 use crate::domain::ValidTenant;
 use crate::domain::suite::FILES_VOLUME;
 

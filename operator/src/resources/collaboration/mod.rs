@@ -10,22 +10,18 @@ pub mod cron;
 pub mod ingress;
 pub mod network;
 pub mod nextcloud;
+pub mod pod;
 pub mod postgres;
 pub mod redis;
 pub mod services;
 
 use std::collections::BTreeMap;
 
-use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EnvVar, EnvVarSource, PodSecurityContext, ResourceRequirements, SeccompProfile,
-    SecretKeySelector, SecurityContext,
-};
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 pub use self::credentials::Credentials;
 use super::labels;
-use crate::domain::suite::{self, Sizing};
+use crate::domain::suite::Sizing;
 use crate::domain::{TenantCollaboration, ValidTenant};
 
 /// Values of `app.kubernetes.io/component` of the suite's pods (network policies select them).
@@ -67,73 +63,6 @@ pub fn selector(tenant: &ValidTenant, component: &str) -> LabelSelector {
     let labels = [(labels::INSTANCE, tenant.name.as_str()), (labels::COMPONENT, component)];
     LabelSelector {
         match_labels: Some(labels.into_iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect()),
-        ..Default::default()
-    }
-}
-
-/// A pod that runs as `uid` (group and volume group `uid` too), seccomp RuntimeDefault.
-pub fn pod_security(uid: i64) -> PodSecurityContext {
-    PodSecurityContext {
-        run_as_non_root: Some(true),
-        run_as_user: Some(uid),
-        run_as_group: Some(uid),
-        fs_group: Some(uid),
-        fs_group_change_policy: Some("OnRootMismatch".into()),
-        seccomp_profile: Some(SeccompProfile { type_: "RuntimeDefault".into(), localhost_profile: None }),
-        ..Default::default()
-    }
-}
-
-/// A container with no privileges: what Pod Security `restricted` asks, and a read-only root
-/// filesystem where the image allows it.
-pub fn container_security(read_only_root: bool) -> SecurityContext {
-    SecurityContext {
-        allow_privilege_escalation: Some(false),
-        capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), add: None }),
-        read_only_root_filesystem: Some(read_only_root),
-        run_as_non_root: Some(true),
-        ..Default::default()
-    }
-}
-
-/// Requests and limits of one container of the suite.
-pub fn resources(container: suite::Container) -> ResourceRequirements {
-    let of = |s: suite::Size| {
-        BTreeMap::from([("cpu".to_owned(), Quantity(s.cpu())), ("memory".to_owned(), Quantity(s.memory()))])
-    };
-    ResourceRequirements { requests: Some(of(container.request)), limits: Some(of(container.limit)), claims: None }
-}
-
-/// An environment variable.
-pub fn env(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar { name: name.into(), value: Some(value.into()), value_from: None }
-}
-
-/// An environment variable read from the credentials Secret (so no credential is ever in a
-/// pod spec, a status, an Event or a log).
-pub fn secret_env(name: &str, key: &str) -> EnvVar {
-    EnvVar {
-        name: name.into(),
-        value: None,
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: credentials::NAME.into(),
-                key: key.into(),
-                optional: Some(false),
-            }),
-            ..Default::default()
-        }),
-    }
-}
-
-/// A container with the fields every suite container sets.
-pub fn container(name: &str, image: &str, sizing: suite::Container, read_only_root: bool) -> Container {
-    Container {
-        name: name.into(),
-        image: Some(image.into()),
-        image_pull_policy: Some("IfNotPresent".into()),
-        resources: Some(resources(sizing)),
-        security_context: Some(container_security(read_only_root)),
         ..Default::default()
     }
 }

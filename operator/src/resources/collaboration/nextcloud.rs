@@ -4,18 +4,10 @@
 //! ReadWriteOnce and the quota is sized for one.
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
-use k8s_openapi::api::core::v1::{
-    ConfigMapVolumeSource, ContainerPort, EmptyDirVolumeSource, KeyToPath, PersistentVolumeClaimVolumeSource, PodSpec,
-    PodTemplateSpec, Probe, TCPSocketAction, Volume, VolumeMount,
-};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::super::{Component, Context, Part, labels};
-use super::{
-    DATABASE, FPM_PORT, NEXTCLOUD, WEB_PORT, config, container, credentials, env, pod_labels, pod_security, replicas,
-    secret_env, selector, suite,
-};
+use super::pod::{claim_volume, config_volume, container, empty_dir, env, mount, port, secret_env, tcp, template};
+use super::{DATABASE, FPM_PORT, NEXTCLOUD, WEB_PORT, config, credentials, replicas, selector, suite};
 use crate::domain::ValidTenant;
 use crate::domain::suite::FILES_VOLUME;
 
@@ -94,83 +86,6 @@ impl Component for Nextcloud {
             ..Default::default()
         }]
     }
-}
-
-/// A pod template of the suite: its labels, no service account token, no Service environment
-/// variables (a Service named `postgres` would set POSTGRES_PORT, which images read).
-pub fn template(
-    tenant: &ValidTenant,
-    component: &str,
-    uid: i64,
-    containers: Vec<k8s_openapi::api::core::v1::Container>,
-    volumes: Vec<Volume>,
-) -> PodTemplateSpec {
-    PodTemplateSpec {
-        metadata: Some(ObjectMeta { labels: Some(pod_labels(tenant, component)), ..Default::default() }),
-        spec: Some(PodSpec {
-            containers,
-            volumes: Some(volumes),
-            security_context: Some(pod_security(uid)),
-            automount_service_account_token: Some(false),
-            enable_service_links: Some(false),
-            ..Default::default()
-        }),
-    }
-}
-
-pub fn port(name: &str, number: i32) -> ContainerPort {
-    ContainerPort {
-        name: Some(name.into()),
-        container_port: number,
-        protocol: Some("TCP".into()),
-        ..Default::default()
-    }
-}
-
-pub fn tcp(port: i32, failures: i32) -> Probe {
-    Probe {
-        tcp_socket: Some(TCPSocketAction { port: IntOrString::Int(port), host: None }),
-        period_seconds: Some(10),
-        failure_threshold: Some(failures),
-        ..Default::default()
-    }
-}
-
-pub fn mount(volume: &str, path: &str, sub_path: Option<&str>, read_only: bool) -> VolumeMount {
-    VolumeMount {
-        name: volume.into(),
-        mount_path: path.into(),
-        sub_path: sub_path.map(str::to_owned),
-        read_only: Some(read_only),
-        ..Default::default()
-    }
-}
-
-pub fn claim_volume(name: &str, claim: &str) -> Volume {
-    Volume {
-        name: name.into(),
-        persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource { claim_name: claim.into(), read_only: None }),
-        ..Default::default()
-    }
-}
-
-/// The suite's ConfigMap as a volume; with `only`, just that key, with that mode.
-pub fn config_volume(name: &str, only: Option<(&str, i32)>) -> Volume {
-    Volume {
-        name: name.into(),
-        config_map: Some(ConfigMapVolumeSource {
-            name: config::NAME.into(),
-            items: only.map(|(key, _)| vec![KeyToPath { key: key.into(), path: key.into(), mode: None, user: None }]),
-            default_mode: Some(only.map(|(_, mode)| mode).unwrap_or(0o444)),
-            optional: Some(false),
-            default_user: None,
-        }),
-        ..Default::default()
-    }
-}
-
-pub fn empty_dir(name: &str) -> Volume {
-    Volume { name: name.into(), empty_dir: Some(EmptyDirVolumeSource::default()), ..Default::default() }
 }
 
 #[cfg(test)]

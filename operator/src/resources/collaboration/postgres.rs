@@ -5,8 +5,8 @@ use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{ExecAction, Probe};
 
 use super::super::{Component, Context, Part, labels};
-use super::nextcloud::{claim_volume, empty_dir, mount, port, tcp, template};
-use super::{DATABASE, POSTGRES, POSTGRES_PORT, container, credentials, env, replicas, secret_env, selector, suite};
+use super::pod::{claim_volume, container, empty_dir, env, mount, port, secret_env, tcp, template};
+use super::{DATABASE, POSTGRES, POSTGRES_PORT, credentials, replicas, selector, suite};
 use crate::domain::ValidTenant;
 use crate::domain::suite::DATABASE_VOLUME;
 

@@ -4,8 +4,8 @@
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 
 use super::super::{Component, Context, Part, labels};
-use super::nextcloud::{empty_dir, mount, port, tcp, template};
-use super::{REDIS, REDIS_PORT, container, credentials, replicas, secret_env, selector, suite};
+use super::pod::{container, empty_dir, mount, port, secret_env, tcp, template};
+use super::{REDIS, REDIS_PORT, credentials, replicas, selector, suite};
 use crate::domain::ValidTenant;
 
 pub const NAME: &str = "redis";
