@@ -181,7 +181,8 @@ pub async fn reconcile(
 
 /// `OfficeReady`: every replica the pool should have is up to date and available.
 pub fn readiness(pool: &Pool, live: Option<&Deployment>) -> Desired {
-    let (wanted, url, hosts, tenants) = (pool.replicas, pool.url(), pool.hosts(), pool.members.len());
+    let (wanted, url) = (pool.replicas, pool.url());
+    let serving = format!("{} for {}", count(pool.hosts(), "host"), count(pool.members.len(), "municipality"));
     let Some(live) = live else {
         let message = format!("Deployment {}/{} is being created", pool.namespace(), office::NAME);
         return Desired::new(OFFICE_READY, false, "Provisioning", message);
@@ -197,16 +198,20 @@ pub fn readiness(pool: &Pool, live: Option<&Deployment>) -> Desired {
         return Desired::new(OFFICE_READY, true, "NoTenants", message);
     }
     if current && available >= wanted && updated >= wanted {
-        let message = format!(
-            "{available} of {wanted} replicas available at {url} for {hosts} hosts of {tenants} municipalities"
-        );
+        let message = format!("{available} of {wanted} replicas available at {url}, {serving}");
         Desired::new(OFFICE_READY, true, "Available", message)
     } else {
-        let message = format!(
-            "{available} of {wanted} replicas available, {updated} up to date, at {url} for {hosts} hosts of {tenants} \
-             municipalities"
-        );
+        let message = format!("{available} of {wanted} replicas available, {updated} up to date, at {url}, {serving}");
         Desired::new(OFFICE_READY, false, "Provisioning", message)
+    }
+}
+
+/// "1 host", "2 hosts"; "1 municipality", "3 municipalities".
+fn count(n: usize, noun: &str) -> String {
+    match (n, noun.strip_suffix('y')) {
+        (1, _) => format!("1 {noun}"),
+        (_, Some(stem)) => format!("{n} {stem}ies"),
+        (_, None) => format!("{n} {noun}s"),
     }
 }
 
@@ -327,7 +332,7 @@ mod tests {
             (c.status, c.message.as_str()),
             (
                 false,
-                "1 of 2 replicas available, 2 up to date, at https://office.nube.dipuleon.es for 1 hosts of 1 municipalities"
+                "1 of 2 replicas available, 2 up to date, at https://office.nube.dipuleon.es, 1 host for 1 municipality"
             )
         );
         // The status is of an older spec: not yet.
@@ -338,6 +343,13 @@ mod tests {
         let mut fewer = serving(&tenants);
         fewer.replicas = 1;
         assert!(!readiness(&pool, Some(&live(&fewer, 1, 1, 1, 1))).status);
+    }
+
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(count(1, "host"), "1 host");
+        assert_eq!(count(4, "host"), "4 hosts");
+        assert_eq!(count(0, "municipality"), "0 municipalities");
     }
 
     #[test]
