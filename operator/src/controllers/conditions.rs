@@ -16,6 +16,8 @@ pub const COLLABORATION_READY: &str = "CollaborationReady";
 pub const CA_READY: &str = "CAReady";
 /// On a Province: every Municipality of it is Ready.
 pub const TENANTS_READY: &str = "TenantsReady";
+/// On a Province with `office.enabled`: its office pool has every replica it should available.
+pub const OFFICE_READY: &str = "OfficeReady";
 
 /// A condition as the reconciler wants it, before times are attached.
 #[derive(Clone, Debug, PartialEq, Eq)]

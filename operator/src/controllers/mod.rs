@@ -126,9 +126,10 @@ pub async fn run(
         )
     };
 
-    // A ServicePlan re-sizes the tenants on it.
+    // A ServicePlan re-sizes the tenants on it, and the office pools sized from their users.
     let plans = {
         let (index, tenants, provinces) = (index.clone(), tenant_queue.clone(), provinces.clone());
+        let office_provinces = province_queue.clone();
         let mut changed = Changes::new(watches::content::<ServicePlan>);
         watches::spawn(
             Api::<ServicePlan>::all(client.clone()),
@@ -145,6 +146,10 @@ pub async fn run(
                         .collect();
                     for tenant in index.on_plan(&name, &defaulting) {
                         send(&tenants, &tenant);
+                    }
+                    // Office pools are sized from their tenants' plans: few provinces, rare changes.
+                    for p in provinces.state().iter().filter(|p| p.spec.office.enabled) {
+                        send(&office_provinces, &p.name_any());
                     }
                 }
             },
@@ -192,6 +197,9 @@ pub async fn run(
     // Every managed kind, derived from the components.
     let caches = kinds::start(&client, index.clone(), tenant_queue.clone());
 
+    // Office pools: their objects, mapped back to their Province by namespace name.
+    let office = province::office::watch(&client, provinces.clone(), province_queue.clone());
+
     // What the API server enforces in every tenant namespace.
     match (admission::policy(), admission::binding()) {
         (Ok(policy), Ok(binding)) => {
@@ -208,15 +216,17 @@ pub async fn run(
         ca_secrets.clone(),
         storage_classes.clone(),
         caches.clone(),
+        office.clone(),
     );
     tokio::spawn(async move {
-        let (m, p, s, c, sc, k) = synced_caches;
+        let (m, p, s, c, sc, k, o) = synced_caches;
         watches::synced(&m).await;
         watches::synced(&p).await;
         watches::synced(&s).await;
         watches::synced(&c).await;
         watches::synced(&sc).await;
         k.synced().await;
+        o.synced().await;
         info!(tenants = m.state().len(), objects = k.objects(), "watch caches synced");
         on_synced();
     });
@@ -230,7 +240,7 @@ pub async fn run(
         client: client.clone(),
         municipalities: municipalities.clone(),
         provinces: provinces.clone(),
-        plans,
+        plans: plans.clone(),
         ca_secrets,
         storage_classes,
         caches,
@@ -257,6 +267,8 @@ pub async fn run(
         metrics,
         events,
         namespace: settings.namespace.clone(),
+        plans,
+        office,
     });
     let provinces = Controller::for_stream(futures::stream::pending::<Result<Province, watcher::Error>>(), provinces)
         .with_config(ControllerConfig::default().debounce(DEBOUNCE))

@@ -10,6 +10,7 @@ pub mod labels;
 pub mod limit_range;
 pub mod namespace;
 pub mod network_policies;
+pub mod office;
 pub mod quota;
 pub mod rbac;
 pub mod storage;

@@ -29,8 +29,13 @@ impl From<kube::Error> for Problem {
     }
 }
 
-/// Creates or rotates the province's root and intermediate as due; returns when to look again.
-pub async fn ensure(province: &Province, tenants: &[Arc<Municipality>], ctx: &Context) -> Result<Duration, Problem> {
+/// Creates or rotates the province's root and intermediate as due; returns when to look again,
+/// and the CA in place (which signs the office pool's certificate).
+pub async fn ensure(
+    province: &Province,
+    tenants: &[Arc<Municipality>],
+    ctx: &Context,
+) -> Result<(Duration, CaState), Problem> {
     let name = province.name_any();
     let pki_spec = &province.spec.pki;
     let secrets = Api::<Secret>::namespaced(ctx.client.clone(), &ctx.namespace);
@@ -98,7 +103,7 @@ pub async fn ensure(province: &Province, tenants: &[Arc<Municipality>], ctx: &Co
         }
     }
     let next = due.into_iter().min().map(|t| (t - now).max(1) as u64).unwrap_or(RESYNC.as_secs());
-    Ok(RESYNC.min(Duration::from_secs(next)))
+    Ok((RESYNC.min(Duration::from_secs(next)), state))
 }
 
 /// The Diputación's own root, from `pki.rootSecret` (read, never written).

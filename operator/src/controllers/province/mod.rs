@@ -1,7 +1,8 @@
-//! The Province controller: keeps the province's CA in place ([`ca`]) and rolls its tenants up
-//! into its status ([`status`]).
+//! The Province controller: keeps the province's CA in place ([`ca`]), runs its office pool
+//! ([`office`]) and rolls its tenants up into its status ([`status`]).
 
 pub mod ca;
+pub mod office;
 pub mod status;
 
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Client, Resource, ResourceExt};
 use tracing::warn;
 
-use crate::api::v1alpha1::{Municipality, Province};
+use crate::api::v1alpha1::{Municipality, Province, ServicePlan};
 use crate::controllers::conditions::{self, CA_READY, Desired};
 use crate::index::Index;
 use crate::runtime::errors::Error;
@@ -33,24 +34,32 @@ pub struct Context {
     pub events: Arc<Events>,
     /// The operator's namespace, where CA Secrets live.
     pub namespace: String,
+    /// The plans, for the users the office pool is sized for.
+    pub plans: Store<ServicePlan>,
+    /// The office pools' objects.
+    pub office: office::Caches,
 }
 
-/// Keeps the province's CA in place and counts its Municipalities; writes the status if it changed.
+/// Keeps the province's CA and office pool in place and counts its Municipalities; writes the
+/// status if it changed.
 pub async fn reconcile(province: Arc<Province>, ctx: Arc<Context>) -> Result<Action, Error> {
     let name = province.name_any();
     let mine: Vec<Arc<Municipality>> =
         ctx.index.of_province(&name).iter().filter_map(|n| ctx.municipalities.get(&ObjectRef::new(n))).collect();
-    let (ca_condition, next) = match ca::ensure(&province, &mine, &ctx).await {
-        Ok(next) => (Desired::new(CA_READY, true, "Ready", "root and intermediate CA in place"), next),
+    let (ca_condition, next, authority) = match ca::ensure(&province, &mine, &ctx).await {
+        Ok((next, state)) => {
+            (Desired::new(CA_READY, true, "Ready", "root and intermediate CA in place"), next, Some(state))
+        }
         Err(ca::Problem::Invalid(reason, message)) => {
             let regarding = province.object_ref(&());
             ctx.events.publish(&ctx.metrics, &regarding, false, reason, message.clone()).await;
-            (Desired::new(CA_READY, false, reason, message), RESYNC)
+            (Desired::new(CA_READY, false, reason, message), RESYNC, None)
         }
         Err(ca::Problem::Failed(e)) => return Err(e),
     };
+    let office = office::reconcile(&province, &mine, authority.as_ref(), &ctx).await?;
     let previous = province.status.clone().unwrap_or_default();
-    let desired = status::compute(&province, &mine, ca_condition, Timestamp::now());
+    let desired = status::compute(&province, &mine, ca_condition, office.as_ref(), Timestamp::now());
     let current = crate::api::v1alpha1::ProvinceStatus {
         conditions: conditions::only(&previous.conditions, status::OWNED),
         ..previous
@@ -58,6 +67,10 @@ pub async fn reconcile(province: Arc<Province>, ctx: Arc<Context>) -> Result<Act
     if desired != current {
         ssa::status(&Api::<Province>::all(ctx.client.clone()), &name, &desired, &ctx.metrics).await?;
     }
+    if let Some(failed) = office.as_ref().and_then(|o| o.failed.clone()) {
+        return Err(Error::Parts(format!("office pool: {failed}")));
+    }
+    let next = office.and_then(|o| o.next).map_or(next, |n| next.min(n));
     Ok(Action::requeue(next))
 }
 

@@ -4,13 +4,22 @@ use std::sync::Arc;
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::office::Report;
 use crate::api::v1alpha1::{Municipality, Phase, Province, ProvinceStatus};
-use crate::controllers::conditions::{self, CA_READY, Desired, TENANTS_READY};
+use crate::controllers::conditions::{self, CA_READY, Desired, OFFICE_READY, TENANTS_READY};
 
 /// The condition types this controller owns.
-pub const OWNED: &[&str] = &[CA_READY, TENANTS_READY];
+pub const OWNED: &[&str] = &[CA_READY, TENANTS_READY, OFFICE_READY];
 
-pub fn compute(province: &Province, tenants: &[Arc<Municipality>], ca: Desired, now: Timestamp) -> ProvinceStatus {
+/// The status from the tenants, the CA's condition and the office pool (`None`: the Province
+/// runs none, so neither `status.office` nor `OfficeReady` is there).
+pub fn compute(
+    province: &Province,
+    tenants: &[Arc<Municipality>],
+    ca: Desired,
+    office: Option<&Report>,
+    now: Timestamp,
+) -> ProvinceStatus {
     let previous = province.status.clone().unwrap_or_default();
     let total = tenants.len() as i32;
     let ready = tenants.iter().filter(|m| m.status.as_ref().and_then(|s| s.phase) == Some(Phase::Ready)).count() as i32;
@@ -21,19 +30,21 @@ pub fn compute(province: &Province, tenants: &[Arc<Municipality>], ca: Desired, 
         format!("{ready} of {total} municipalities are Ready"),
     );
     let generation = province.metadata.generation;
+    let mut desired = vec![ca, all_ready];
+    desired.extend(office.map(|o| o.condition.clone()));
     ProvinceStatus {
         observed_generation: generation,
         municipalities: total,
         ready,
-        office: None,
-        conditions: conditions::merge(&previous.conditions, &[ca, all_ready], generation, now),
+        office: office.map(|o| o.status.clone()),
+        conditions: conditions::merge(&previous.conditions, &desired, generation, now),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::v1alpha1::MunicipalityStatus;
+    use crate::api::v1alpha1::{MunicipalityStatus, OfficeStatus};
     use crate::testing::{leon, municipality};
 
     #[test]
@@ -42,9 +53,26 @@ mod tests {
         ready.status = Some(MunicipalityStatus { phase: Some(Phase::Ready), ..Default::default() });
         let pending = municipality("ponferrada", "24115");
         let ca = Desired::new(CA_READY, true, "Ready", "in place");
-        let status = compute(&leon(), &[Arc::new(ready), Arc::new(pending)], ca, Timestamp::UNIX_EPOCH);
+        let status = compute(&leon(), &[Arc::new(ready), Arc::new(pending)], ca, None, Timestamp::UNIX_EPOCH);
         assert_eq!((status.municipalities, status.ready), (2, 1));
         assert!(!conditions::is_true(&status.conditions, TENANTS_READY));
         assert!(conditions::is_true(&status.conditions, CA_READY));
+        assert!(status.office.is_none());
+        assert!(!status.conditions.iter().any(|c| c.type_ == OFFICE_READY), "no pool, no OfficeReady");
+    }
+
+    #[test]
+    fn the_office_pool_has_its_status_and_condition() {
+        let ca = Desired::new(CA_READY, true, "Ready", "in place");
+        let office = Report {
+            status: OfficeStatus { hosts: 3, replicas: 2, available_replicas: 1, url: Some("https://office.x".into()) },
+            condition: Desired::new(OFFICE_READY, false, "Provisioning", "1 of 2"),
+            next: None,
+            failed: None,
+        };
+        let status = compute(&leon(), &[], ca, Some(&office), Timestamp::UNIX_EPOCH);
+        assert_eq!(status.office, Some(office.status));
+        let c = status.conditions.iter().find(|c| c.type_ == OFFICE_READY).unwrap();
+        assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "Provisioning"));
     }
 }
