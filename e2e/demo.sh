@@ -81,7 +81,10 @@ while :; do
   sleep 2
 done
 
-"$kubectl" get provinces
+"$kubectl" get provinces -o wide
+log "León's office pool (Collabora Online), open to the hosts of its town halls with the suite:"
+"$kubectl" get province leon -o jsonpath='{.status.office}{"\n"}'
+"$kubectl" -n concejo-office-24 get deployments,services,ingresses
 "$kubectl" get serviceplans
 "$kubectl" get municipalities | sed -n 1,8p
 echo "... ($total in all: $kubectl get municipalities)"
@@ -93,6 +96,7 @@ All $total town halls are Ready. Look around with:
   export KUBECONFIG=$KUBECONFIG
   $kubectl get concejo                        # every concejo object
   $kubectl describe municipality astorga      # conditions and events of one tenant
+  $kubectl -n muni-24008 get pods,pvc,ingress # Astorga's suite: Nextcloud, PostgreSQL, Redis
   $kubectl get namespaces -l app.kubernetes.io/managed-by=concejo
   curl -s http://$http/metrics               # the operator's metrics
 Stop the operator with 'make demo-stop', and everything with 'make cluster-down'.

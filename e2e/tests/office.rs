@@ -23,6 +23,9 @@ const PLAN: &str = "office-e2e-town";
 const CLASS: &str = "office-e2e-cifrado";
 const SEGOVIA: &str = "https://segovia-office-e2e.nube.dipsegovia.es:443";
 const ESPINAR: &str = "https://espinar-office-e2e.nube.dipsegovia.es:443";
+/// Where the pool calls each tenant's Nextcloud back, inside the cluster.
+const SEGOVIA_BACK: &str = "http://nextcloud\\.muni-40194\\.svc\\.cluster\\.local:8080";
+const ESPINAR_BACK: &str = "http://nextcloud\\.muni-40076\\.svc\\.cluster\\.local:8080";
 
 async fn setup(client: &kube::Client) -> anyhow::Result<()> {
     install_crds(client).await?;
@@ -114,7 +117,8 @@ async fn the_office_pool_follows_the_tenants_with_collaboration() -> anyhow::Res
 
     // One alias group per tenant, by INE code (El Espinar 40076 before Segovia 40194); 2 x 25
     // users at 15 per replica: 4 replicas.
-    until_pool(&client, "two tenants in the pool", &groups(&[("aliasgroup1", ESPINAR), ("aliasgroup2", SEGOVIA)]), 4)
+    let (espinar, segovia) = (format!("{ESPINAR},{ESPINAR_BACK}"), format!("{SEGOVIA},{SEGOVIA_BACK}"));
+    until_pool(&client, "two tenants in the pool", &groups(&[("aliasgroup1", &espinar), ("aliasgroup2", &segovia)]), 4)
         .await?;
     until_ready(&client, 2, 4).await?;
     println!("from the first Municipality to an available pool: {:?}", started.elapsed());
@@ -145,14 +149,14 @@ async fn the_office_pool_follows_the_tenants_with_collaboration() -> anyhow::Res
     // A tenant removed: its group goes, and the replicas follow (25 users: 2).
     // (Its group goes as soon as it is being deleted, before its namespace is gone.)
     munis.delete("espinar-office-e2e", &DeleteParams::default()).await?;
-    until_pool(&client, "a removed tenant's group gone", &groups(&[("aliasgroup1", SEGOVIA)]), 2).await?;
+    until_pool(&client, "a removed tenant's group gone", &groups(&[("aliasgroup1", &segovia)]), 2).await?;
     delete_municipality(&client, "espinar-office-e2e").await?;
     until_ready(&client, 1, 2).await?;
 
     // A tenant's new domain: the host joins its group (an alias, dots escaped: it is a regex).
     let patch = json!({"spec": {"domains": ["nube.segovia.es"]}});
     munis.patch("segovia-office-e2e", &PatchParams::default(), &Patch::Merge(&patch)).await?;
-    let both = format!("{SEGOVIA},https://nube\\.segovia\\.es:443");
+    let both = format!("{SEGOVIA},https://nube\\.segovia\\.es:443,{SEGOVIA_BACK}");
     until_pool(&client, "a new domain in the group", &groups(&[("aliasgroup1", &both)]), 2).await?;
     until_ready(&client, 2, 2).await?;
 

@@ -66,10 +66,28 @@ pub struct TenantCollaboration {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OfficePool {
-    /// `https://office.<baseDomain>`.
+    /// `https://office.<baseDomain>`, where browsers reach it.
     pub url: String,
     /// Its namespace, `concejo-office-<province INE code>`.
     pub namespace: String,
+    /// Where Nextcloud reaches it inside the cluster (its Service), `http://office.<namespace>.svc.cluster.local:9980`.
+    #[serde(default)]
+    pub service: String,
+}
+
+/// Port of Nextcloud's web container, and of the pool's Service.
+pub const WEB_PORT: u16 = 8080;
+pub const OFFICE_PORT: u16 = 9980;
+
+/// Nextcloud's in-cluster address, which the office pool calls back (WOPI) instead of going out
+/// through the ingress: `nextcloud.muni-<ineCode>.svc.cluster.local`.
+pub fn internal_web_host(ine_code: &str) -> String {
+    format!("nextcloud.{}.svc.cluster.local", namespace_name(ine_code))
+}
+
+/// The office pool's in-cluster URL.
+pub fn office_service_url(province_ine_code: &str) -> String {
+    format!("http://office.{}.svc.cluster.local:{OFFICE_PORT}", office_namespace(province_ine_code))
 }
 
 /// The network a tenant may use, resolved from its Province and its own spec.

@@ -8,7 +8,9 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube::ResourceExt;
 
 use super::identifiers::{self, IdentifierError};
-use super::tenant::{OfficePool, TenantCollaboration, TenantNetwork, TenantStorage, ValidTenant, office_namespace};
+use super::tenant::{
+    self, OfficePool, TenantCollaboration, TenantNetwork, TenantStorage, ValidTenant, office_namespace,
+};
 use super::{claims, images, plan, quantity, suite};
 use crate::api::v1alpha1::{EnsCategory, Municipality, Province, ServicePlan};
 
@@ -221,6 +223,7 @@ pub fn validate(municipality: &Municipality, inputs: Inputs<'_>) -> Result<Valid
                 office: province.spec.office.enabled.then(|| OfficePool {
                     url: format!("https://office.{}", province.spec.base_domain),
                     namespace: office_namespace(province_code),
+                    service: tenant::office_service_url(province_code),
                 }),
                 images: images::resolve(&province.spec.images),
             })

@@ -61,6 +61,9 @@ pub enum Part {
     /// Nextcloud, PostgreSQL, Redis, background jobs, their Services, Ingress and policies:
     /// condition `CollaborationReady`.
     Collaboration,
+    /// The province's office pool (`office`), applied by the Province controller: condition
+    /// `OfficeReady` on the Province.
+    Office,
 }
 
 /// Any kind concejo manages.

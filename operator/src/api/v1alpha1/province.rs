@@ -22,6 +22,13 @@ use serde::{Deserialize, Serialize};
     printcolumn(name = "Domain", type_ = "string", json_path = ".spec.baseDomain"),
     printcolumn(name = "Municipalities", type_ = "integer", json_path = ".status.municipalities"),
     printcolumn(name = "Ready", type_ = "integer", json_path = ".status.ready"),
+    printcolumn(name = "Office Hosts", type_ = "integer", json_path = ".status.office.hosts", priority = 1),
+    printcolumn(
+        name = "Office Replicas",
+        type_ = "integer",
+        json_path = ".status.office.availableReplicas",
+        priority = 1
+    ),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]

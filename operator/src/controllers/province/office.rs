@@ -280,7 +280,7 @@ async fn ensure<K: Kind>(ctx: &Context, cache: &Store<K>, object: &K) -> Result<
     };
     let live = cache.get(&key).and_then(|o| serde_json::to_value(&*o).ok());
     // The part is the tenant pipeline's grouping; server-side apply does not read it.
-    let manifest = Manifest::of(Part::Isolation, object).map_err(|e| failed(&e))?;
+    let manifest = Manifest::of(Part::Office, object).map_err(|e| failed(&e))?;
     ssa::ensure(&ctx.client, live.as_ref(), &manifest, &ctx.metrics).await.map_err(|e| failed(&e))?;
     Ok(())
 }

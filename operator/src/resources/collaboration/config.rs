@@ -9,6 +9,7 @@ use k8s_openapi::api::core::v1::ConfigMap;
 use super::super::{Component, Context, Part, labels};
 use super::{FPM_PORT, REDIS_PORT, WEB_PORT};
 use crate::domain::ValidTenant;
+use crate::domain::tenant::internal_web_host;
 
 pub const NAME: &str = "nextcloud-config";
 /// Keys of the ConfigMap.
@@ -109,7 +110,12 @@ fn php(s: &str) -> String {
 /// only, https as seen by users, Redis for locking and cache. Only the ingress namespace can
 /// reach Nextcloud (network policy), so the forwarded headers of any pod address are trusted.
 fn settings(tenant: &ValidTenant) -> String {
-    let domains: Vec<String> = tenant.hosts.iter().enumerate().map(|(i, h)| format!("{i} => {}", php(h))).collect();
+    let mut hosts = tenant.hosts.clone();
+    // The office pool calls Nextcloud back at its in-cluster address (see `hook`).
+    if tenant.collaboration.as_ref().is_some_and(|c| c.office.is_some()) {
+        hosts.push(internal_web_host(&tenant.ine_code));
+    }
+    let domains: Vec<String> = hosts.iter().enumerate().map(|(i, h)| format!("{i} => {}", php(h))).collect();
     let url = format!("https://{}", tenant.hosts.first().map(String::as_str).unwrap_or_default());
     format!(
         r#"<?php
@@ -135,15 +141,18 @@ $CONFIG = array(
 }
 
 /// Run by the image before php-fpm starts, once installed: background jobs by cron, and the
-/// office pool registered (or unregistered) as the province has it.
+/// office pool registered (or unregistered) as the province has it. Nextcloud and the pool talk
+/// inside the cluster (the network policies allow only that); browsers reach the pool at its
+/// public URL, which the pool announces itself (`server_name`).
 fn hook(tenant: &ValidTenant) -> String {
     let office = tenant.collaboration.as_ref().and_then(|c| c.office.as_ref());
     let office = match office {
         Some(pool) => format!(
             "php /var/www/html/occ app:install richdocuments || php /var/www/html/occ app:enable richdocuments\n\
-             php /var/www/html/occ config:app:set richdocuments wopi_url --value={url}\n\
-             php /var/www/html/occ config:app:set richdocuments public_wopi_url --value={url}\n",
-            url = pool.url
+             php /var/www/html/occ config:app:set richdocuments wopi_url --value={service}\n\
+             php /var/www/html/occ config:app:set richdocuments wopi_callback_url --value=http://{callback}:{WEB_PORT}\n",
+            service = pool.service,
+            callback = internal_web_host(&tenant.ine_code),
         ),
         None => "php /var/www/html/occ app:disable richdocuments || true\n".to_owned(),
     };
@@ -164,7 +173,9 @@ mod tests {
         let data = config.data.as_ref().unwrap();
         assert!(data[SETTINGS].contains("0 => 'leon.nube.dipuleon.es', 1 => 'nube.aytoleon.es'"), "{}", data[SETTINGS]);
         assert!(data[SETTINGS].contains("'overwrite.cli.url' => 'https://leon.nube.dipuleon.es'"));
-        assert!(data[HOOK].contains("wopi_url --value=https://office.nube.dipuleon.es"));
+        assert!(data[HOOK].contains("wopi_url --value=http://office.concejo-office-24.svc.cluster.local:9980"));
+        assert!(data[HOOK].contains("wopi_callback_url --value=http://nextcloud.muni-24089.svc.cluster.local:8080"));
+        assert!(data[SETTINGS].contains("2 => 'nextcloud.muni-24089.svc.cluster.local'"), "{}", data[SETTINGS]);
         assert!(data[NGINX].contains("listen 8080;") && data[NGINX].contains("Strict-Transport-Security"));
         assert!(Config::build(&valid(&municipality("leon", "24089")), &Context::default()).is_empty());
     }

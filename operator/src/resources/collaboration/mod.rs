@@ -22,7 +22,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 pub use self::credentials::Credentials;
 use super::labels;
 use crate::domain::suite::Sizing;
-use crate::domain::{TenantCollaboration, ValidTenant};
+use crate::domain::{TenantCollaboration, ValidTenant, tenant};
 
 /// Values of `app.kubernetes.io/component` of the suite's pods (network policies select them).
 pub const NEXTCLOUD: &str = "nextcloud";
@@ -33,12 +33,12 @@ pub const CRON: &str = "cron";
 pub const POD_COMPONENTS: &[&str] = &[NEXTCLOUD, POSTGRES, REDIS, CRON];
 
 /// Ports.
-pub const WEB_PORT: i32 = 8080;
+pub const WEB_PORT: i32 = tenant::WEB_PORT as i32;
 pub const FPM_PORT: i32 = 9000;
 pub const POSTGRES_PORT: i32 = 5432;
 pub const REDIS_PORT: i32 = 6379;
 /// The office pool's port (Collabora Online).
-pub const OFFICE_PORT: i32 = 9980;
+pub const OFFICE_PORT: i32 = tenant::OFFICE_PORT as i32;
 
 /// The database and its owner.
 pub const DATABASE: &str = "nextcloud";

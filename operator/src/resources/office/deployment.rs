@@ -198,8 +198,9 @@ mod tests {
             .collect();
         let d = build(&serving(&tenants));
         let env = variables(&d);
-        assert_eq!(env["aliasgroup1"], "https://astorga.nube.dipuleon.es:443");
-        assert_eq!(env["aliasgroup2"], "https://ponferrada.nube.dipuleon.es:443");
+        let back = |code: &str| format!(",http://nextcloud\\.muni-{code}\\.svc\\.cluster\\.local:8080");
+        assert_eq!(env["aliasgroup1"], format!("https://astorga.nube.dipuleon.es:443{}", back("24008")));
+        assert_eq!(env["aliasgroup2"], format!("https://ponferrada.nube.dipuleon.es:443{}", back("24115")));
         assert!(!env.contains_key("aliasgroup3"));
         assert_eq!(env["server_name"], "office.nube.dipuleon.es");
         assert!(env["extra_params"].contains("--o:security.capabilities=false"));

@@ -17,6 +17,7 @@ use kube::ResourceExt;
 
 use crate::api::v1alpha1::{Municipality, Province};
 use crate::domain::suite::{Container, Size};
+use crate::domain::tenant::{WEB_PORT, internal_web_host};
 use crate::domain::{images, office_namespace};
 
 /// One tenant the pool serves.
@@ -95,6 +96,7 @@ impl Pool {
     /// One `aliasgroupN` variable per tenant, N from 1 in INE-code order. The first host of a
     /// group is the WOPI host as Collabora parses it (a URL); the others are aliases, which
     /// Collabora reads as regular expressions, so their dots are escaped to match only themselves.
+    /// The last alias is the tenant's Nextcloud inside the cluster, where the pool calls back.
     pub fn alias_groups(&self) -> Vec<(String, String)> {
         self.members
             .iter()
@@ -107,6 +109,7 @@ impl Pool {
                     .map(
                         |(j, h)| if j == 0 { format!("https://{h}:443") } else { format!("https://{}:443", escape(h)) },
                     )
+                    .chain([format!("http://{}:{WEB_PORT}", escape(&internal_web_host(&m.ine_code)))])
                     .collect();
                 (format!("aliasgroup{}", i + 1), urls.join(","))
             })
@@ -226,12 +229,22 @@ pub mod tests {
         assert_eq!(
             pool.alias_groups(),
             [
-                ("aliasgroup1".to_owned(), "https://astorga.nube.dipuleon.es:443".to_owned()),
+                (
+                    "aliasgroup1".to_owned(),
+                    "https://astorga.nube.dipuleon.es:443,http://nextcloud\\.muni-24008\\.svc\\.cluster\\.local:8080"
+                        .to_owned()
+                ),
                 (
                     "aliasgroup2".to_owned(),
-                    "https://leon.nube.dipuleon.es:443,https://nube\\.aytoleon\\.es:443".to_owned()
+                    "https://leon.nube.dipuleon.es:443,https://nube\\.aytoleon\\.es:443,\
+                     http://nextcloud\\.muni-24089\\.svc\\.cluster\\.local:8080"
+                        .to_owned()
                 ),
-                ("aliasgroup3".to_owned(), "https://ponferrada.nube.dipuleon.es:443".to_owned()),
+                (
+                    "aliasgroup3".to_owned(),
+                    "https://ponferrada.nube.dipuleon.es:443,http://nextcloud\\.muni-24115\\.svc\\.cluster\\.local:8080"
+                        .to_owned()
+                ),
             ]
         );
         assert_eq!(pool.hosts(), 4);
