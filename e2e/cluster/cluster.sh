@@ -200,10 +200,13 @@ JSON
     --from-file=config.json="$dir/config.json" --from-file="$here/local-path/setup" \
     --from-file="$here/local-path/teardown" --from-file="$here/local-path/helperPod.yaml" |
     kubectl_ apply -f - >/dev/null
-  # Helper pods run as the namespace's default ServiceAccount.
+  # Helper pods run as the namespace's default ServiceAccount. Each claim waits for its helper pod
+  # (created, scheduled, completed by kwok): with the default 4 workers, 422 claims (211 tenants
+  # with the suite) took minutes, so more run at once.
   wait_for kube-controller-manager 60 "kubectl_ -n local-path-storage get serviceaccount default >/dev/null 2>&1"
   start local-path-provisioner start --kubeconfig "$kubeconfig" --config "$dir/config.json" \
-    --namespace local-path-storage --configmap-name local-path-config --service-account-name default
+    --namespace local-path-storage --configmap-name local-path-config --service-account-name default \
+    --worker-threads "${CONCEJO_PROVISIONER_WORKERS:-32}"
   wait_for local-path-provisioner 30 \
     "grep -q 'Started provisioner controller' '$state/logs/local-path-provisioner.log'"
 }

@@ -111,9 +111,22 @@ async fn a_town_hall_gets_a_working_suite_admitted_under_restricted() -> anyhow:
     println!("drift repaired in {:.1}s", took.as_secs_f64());
     wait(&munis, name, has_condition("CollaborationReady", "True")).await?;
 
-    // Nothing is written while nothing changes.
-    let writes = settled(&operator, "concejo_api_writes_total", std::time::Duration::from_secs(10)).await?;
-    println!("writes settled at {writes}");
+    // A reconcile that finds the suite as declared writes nothing (every field concejo declares
+    // reads back the same from the API server).
+    let writes = settled(&operator, "concejo_api_writes_total", std::time::Duration::from_secs(5)).await?;
+    let reconciles = operator.metric_sum("concejo_reconciles_total").await?;
+    let poke = json!({"metadata": {"annotations": {"e2e.concejo.dev/poke": "1"}}});
+    munis.patch(name, &PatchParams::default(), &Patch::Merge(&poke)).await?;
+    eventually("the poke is reconciled", || async {
+        Ok(operator.metric_sum("concejo_reconciles_total").await? > reconciles)
+    })
+    .await?;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    assert_eq!(
+        operator.metric_sum("concejo_api_writes_total").await?,
+        writes,
+        "a reconcile of an unchanged suite wrote"
+    );
 
     for tenant in [name, "riano"] {
         delete_municipality(&client, tenant).await?;

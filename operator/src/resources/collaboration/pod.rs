@@ -129,7 +129,9 @@ pub fn mount(volume: &str, path: &str, sub_path: Option<&str>, read_only: bool) 
         name: volume.into(),
         mount_path: path.into(),
         sub_path: sub_path.map(str::to_owned),
-        read_only: Some(read_only),
+        // Only `true` is declared: the API server drops `readOnly: false`, and a field it drops
+        // would make every reconcile see a difference and apply again.
+        read_only: read_only.then_some(true),
         ..Default::default()
     }
 }
