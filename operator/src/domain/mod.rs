@@ -11,6 +11,8 @@ pub mod quantity;
 pub mod suite;
 pub mod tenant;
 pub mod validate;
+pub mod volumes;
 
 pub use tenant::{TenantCollaboration, TenantNetwork, TenantStorage, ValidTenant, namespace_name, office_namespace};
-pub use validate::{Inputs, Invalid, StorageFacts, Volume, validate};
+pub use validate::{Inputs, Invalid, validate};
+pub use volumes::{StorageFacts, Volume};

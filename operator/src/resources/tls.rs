@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::{Component, Context, Part, labels};
 use crate::domain::ValidTenant;
@@ -27,14 +28,21 @@ impl Component for TenantTls {
 
 /// The Secret for a certificate, with cert-manager's keys and annotations.
 pub fn build(tenant: &ValidTenant, leaf: &Leaf, trust: &str) -> Secret {
+    let metadata = labels::metadata(tenant, SECRET_NAME, Some(tenant.namespace()), "tls");
+    secret(metadata, leaf, trust, &tenant.province, pki::tls::jitter(tenant))
+}
+
+/// A `kubernetes.io/tls` Secret named by `metadata` for a certificate issued by `province`'s CA,
+/// renewed at `jitter` of its window: cert-manager's keys (`tls.crt`, `tls.key`, `ca.crt`) and
+/// annotations, so ingress controllers and tools that know cert-manager Secrets work unchanged.
+pub fn secret(mut metadata: ObjectMeta, leaf: &Leaf, trust: &str, province: &str, jitter: f64) -> Secret {
     let info = &leaf.info;
-    let jitter = pki::tls::jitter(tenant);
-    let mut metadata = labels::metadata(tenant, SECRET_NAME, Some(tenant.namespace()), "tls");
+    let name = metadata.name.clone().unwrap_or_default();
     let annotations: BTreeMap<String, String> = [
         ("cert-manager.io/alt-names", info.dns_names.join(",")),
         ("cert-manager.io/common-name", info.dns_names.first().cloned().unwrap_or_default()),
-        ("cert-manager.io/certificate-name", SECRET_NAME.to_owned()),
-        ("cert-manager.io/issuer-name", tenant.province.clone()),
+        ("cert-manager.io/certificate-name", name),
+        ("cert-manager.io/issuer-name", province.to_owned()),
         ("cert-manager.io/issuer-kind", "Province".to_owned()),
         ("cert-manager.io/issuer-group", "concejo.dev".to_owned()),
         ("concejo.dev/renewal-time", pki::rfc3339(info.renewal_time(jitter))),

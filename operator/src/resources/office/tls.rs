@@ -4,14 +4,11 @@
 //! certificates against them). Whether to issue a new one is decided by `pki::tls::decide`,
 //! as for tenants.
 
-use std::collections::BTreeMap;
-
-use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
 
 use super::Pool;
 use crate::domain::hash;
-use crate::pki::{self, Leaf};
+use crate::pki::Leaf;
 
 pub const SECRET_NAME: &str = "office-tls";
 
@@ -20,33 +17,15 @@ pub fn jitter(pool: &Pool) -> f64 {
     hash::fraction(&pool.namespace())
 }
 
-/// The Secret for a certificate.
+/// The Secret for a certificate (built like the tenants' `tenant-tls`).
 pub fn build(pool: &Pool, leaf: &Leaf, trust: &str) -> Secret {
-    let info = &leaf.info;
-    let mut metadata = super::metadata(pool, SECRET_NAME, "tls");
-    let annotations: BTreeMap<String, String> = [
-        ("cert-manager.io/alt-names", info.dns_names.join(",")),
-        ("cert-manager.io/common-name", info.dns_names.first().cloned().unwrap_or_default()),
-        ("cert-manager.io/certificate-name", SECRET_NAME.to_owned()),
-        ("cert-manager.io/issuer-name", pool.province.clone()),
-        ("cert-manager.io/issuer-kind", "Province".to_owned()),
-        ("cert-manager.io/issuer-group", "concejo.dev".to_owned()),
-        ("concejo.dev/renewal-time", pki::rfc3339(info.renewal_time(jitter(pool)))),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    metadata.annotations = Some(annotations);
-    let data = [("tls.crt", leaf.cert_pem.as_str()), ("tls.key", leaf.key_pem.as_str()), ("ca.crt", trust)]
-        .into_iter()
-        .map(|(k, v)| (k.to_owned(), ByteString(v.as_bytes().to_vec())))
-        .collect();
-    Secret { metadata, type_: Some("kubernetes.io/tls".into()), data: Some(data), ..Default::default() }
+    crate::resources::tls::secret(super::metadata(pool, SECRET_NAME, "tls"), leaf, trust, &pool.province, jitter(pool))
 }
 
 #[cfg(test)]
 pub mod tests {
     use super::*;
+    use crate::pki;
     use crate::api::v1alpha1::KeyAlgorithm;
     use crate::pki::ca::{self, Settings};
     use crate::resources::office::pool::tests::serving;
