@@ -25,8 +25,8 @@ pub fn build(pool: &Pool, leaf: &Leaf, trust: &str) -> Secret {
 #[cfg(test)]
 pub mod tests {
     use super::*;
-    use crate::pki;
     use crate::api::v1alpha1::KeyAlgorithm;
+    use crate::pki;
     use crate::pki::ca::{self, Settings};
     use crate::resources::office::pool::tests::serving;
 
