@@ -66,6 +66,11 @@ fn province_and_tenants(
     province: &str,
 ) {
     send(provinces, province);
+    tenants_of(index, tenants, province);
+}
+
+/// Every tenant of a province is looked at again.
+fn tenants_of(index: &Index, tenants: &UnboundedSender<ObjectRef<Municipality>>, province: &str) {
     for tenant in index.of_province(province) {
         send(tenants, &tenant);
     }
@@ -185,9 +190,7 @@ pub async fn run(
                     for province in
                         provinces.state().iter().filter(|p| p.spec.storage.classes.iter().any(|c| c.name == name))
                     {
-                        for tenant in index.of_province(&province.name_any()) {
-                            send(&tenants, &tenant);
-                        }
+                        tenants_of(&index, &tenants, &province.name_any());
                     }
                 }
             },

@@ -65,6 +65,31 @@ pub fn decide(
     }
 }
 
+/// What a certificate's holder (a tenant, the office pool) should serve for `hosts` at `now`:
+/// the live certificate while [`decide`] keeps it, else a new one, issued on a blocking thread
+/// (an RSA key takes about a second), with the reason it was issued.
+pub async fn obtain(
+    live: Option<&Secret>,
+    hosts: &[String],
+    ca: &CaState,
+    algorithm: KeyAlgorithm,
+    lifetime: i64,
+    jitter: f64,
+    now: i64,
+) -> Result<(Leaf, Option<&'static str>), PkiError> {
+    match decide(live, hosts, ca, algorithm, jitter, now) {
+        Decision::Keep(leaf) | Decision::RefreshTrust(leaf) => Ok((leaf, None)),
+        Decision::Issue(reason) => {
+            let (intermediate, hosts) = (ca.intermediate.clone(), hosts.to_vec());
+            let leaf =
+                tokio::task::spawn_blocking(move || super::issue_leaf(&intermediate, &hosts, algorithm, now, lifetime))
+                    .await
+                    .map_err(|e| PkiError::Task(e.to_string()))??;
+            Ok((leaf, Some(reason)))
+        }
+    }
+}
+
 /// A new certificate for the tenant's hosts.
 pub fn issue(
     tenant: &ValidTenant,

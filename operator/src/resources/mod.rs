@@ -9,6 +9,7 @@ pub mod collaboration;
 pub mod labels;
 pub mod limit_range;
 pub mod namespace;
+pub mod netpol;
 pub mod network_policies;
 pub mod office;
 pub mod quota;

@@ -3,16 +3,13 @@
 //! The collaboration suite's pods are left out of those allowances (all but DNS): their own
 //! policies (`collaboration::network`) say exactly what reaches them and what they reach.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::networking::v1::{
-    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
-    NetworkPolicySpec,
+    IPBlock, NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::collaboration::POD_COMPONENTS;
+use super::netpol::{self, dns_ports, egress, ingress, tcp};
 use super::{Component, Context, Part, labels};
 use crate::domain::ValidTenant;
 
@@ -41,24 +38,11 @@ pub fn build(tenant: &ValidTenant) -> Vec<NetworkPolicy> {
     let net = &tenant.network;
     let mut policies = vec![
         policy(tenant, "deny-all", vec![], vec![], &["Ingress", "Egress"]),
-        policy(
-            tenant,
-            "allow-dns",
-            vec![],
-            vec![egress(
-                vec![NetworkPolicyPeer {
-                    namespace_selector: Some(match_labels("kubernetes.io/metadata.name", "kube-system")),
-                    pod_selector: Some(match_labels("k8s-app", "kube-dns")),
-                    ..Default::default()
-                }],
-                dns_ports(),
-            )],
-            &["Egress"],
-        ),
+        policy(tenant, "allow-dns", vec![], vec![egress(vec![netpol::dns()], dns_ports())], &["Egress"]),
         policy(
             tenant,
             "allow-same-namespace",
-            vec![ingress(vec![same_namespace()])],
+            vec![ingress(vec![same_namespace()], vec![])],
             vec![egress(vec![same_namespace()], vec![])],
             &["Ingress", "Egress"],
         ),
@@ -67,11 +51,13 @@ pub fn build(tenant: &ValidTenant) -> Vec<NetworkPolicy> {
         [("allow-from-ingress", &net.ingress_namespace), ("allow-from-monitoring", &net.monitoring_namespace)]
     {
         if let Some(ns) = namespace {
-            let from = NetworkPolicyPeer {
-                namespace_selector: Some(match_labels("kubernetes.io/metadata.name", ns)),
-                ..Default::default()
-            };
-            policies.push(policy(tenant, name, vec![ingress(vec![from])], vec![], &["Ingress"]));
+            policies.push(policy(
+                tenant,
+                name,
+                vec![ingress(vec![netpol::namespace(ns)], vec![])],
+                vec![],
+                &["Ingress"],
+            ));
         }
     }
     if let Some(sara) = &net.sara {
@@ -86,7 +72,7 @@ pub fn build(tenant: &ValidTenant) -> Vec<NetworkPolicy> {
         let rules = net
             .egress
             .iter()
-            .map(|r| egress(vec![ip_block(&r.cidr)], r.ports.iter().map(|p| port("TCP", *p)).collect()))
+            .map(|r| egress(vec![ip_block(&r.cidr)], r.ports.iter().map(|p| tcp(*p)).collect()))
             .collect();
         policies.push(policy(tenant, "allow-egress", vec![], rules, &["Egress"]));
     }
@@ -103,39 +89,12 @@ fn policy(
     // Every pod for deny-all and DNS; every pod but the suite's for the allowances.
     let pods = match name {
         "deny-all" | "allow-dns" => LabelSelector::default(),
-        _ => not_the_suite(),
+        _ => netpol::components("NotIn", POD_COMPONENTS),
     };
     NetworkPolicy {
         metadata: labels::metadata(tenant, name, Some(tenant.namespace()), "network-policy"),
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(pods),
-            // Always declared, empty included: a rule that anyone else adds (which would open
-            // the tenant) differs from what concejo declares and is taken back.
-            ingress: Some(ingress),
-            egress: Some(egress),
-            policy_types: Some(types.iter().map(|t| t.to_string()).collect()),
-        }),
+        spec: Some(netpol::spec(pods, ingress, egress, types)),
     }
-}
-
-/// Pods that are not the collaboration suite's.
-fn not_the_suite() -> LabelSelector {
-    LabelSelector {
-        match_expressions: Some(vec![LabelSelectorRequirement {
-            key: labels::COMPONENT.into(),
-            operator: "NotIn".into(),
-            values: Some(POD_COMPONENTS.iter().map(|c| c.to_string()).collect()),
-        }]),
-        match_labels: None,
-    }
-}
-
-fn ingress(from: Vec<NetworkPolicyPeer>) -> NetworkPolicyIngressRule {
-    NetworkPolicyIngressRule { from: Some(from), ports: Some(vec![]) }
-}
-
-fn egress(to: Vec<NetworkPolicyPeer>, ports: Vec<NetworkPolicyPort>) -> NetworkPolicyEgressRule {
-    NetworkPolicyEgressRule { to: Some(to), ports: Some(ports) }
 }
 
 fn same_namespace() -> NetworkPolicyPeer {
@@ -146,23 +105,12 @@ fn ip_block(cidr: &str) -> NetworkPolicyPeer {
     NetworkPolicyPeer { ip_block: Some(IPBlock { cidr: cidr.to_owned(), except: None }), ..Default::default() }
 }
 
-fn match_labels(key: &str, value: &str) -> LabelSelector {
-    LabelSelector { match_labels: Some(BTreeMap::from([(key.to_owned(), value.to_owned())])), ..Default::default() }
-}
-
-fn port(protocol: &str, number: i32) -> NetworkPolicyPort {
-    NetworkPolicyPort { protocol: Some(protocol.to_owned()), port: Some(IntOrString::Int(number)), end_port: None }
-}
-
-fn dns_ports() -> Vec<NetworkPolicyPort> {
-    vec![port("UDP", 53), port("TCP", 53)]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::api::v1alpha1::{EgressRule, Sara};
     use crate::testing::{municipality, valid};
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
     fn names(policies: &[NetworkPolicy]) -> Vec<&str> {
         policies.iter().map(|p| p.metadata.name.as_deref().unwrap()).collect()

@@ -7,7 +7,7 @@ use super::dereference::{Ca, Inputs};
 use super::status::Part;
 use crate::api::v1alpha1::{CertificateStatus, Municipality};
 use crate::domain::ValidTenant;
-use crate::pki::{self, Leaf, PkiError, ca, tls};
+use crate::pki::{self, Leaf, ca, tls};
 use k8s_openapi::jiff::Timestamp;
 
 /// The certificate the tenant should have now, or why there is none.
@@ -83,24 +83,11 @@ pub async fn prepare(tenant: &ValidTenant, inputs: &Inputs) -> Prepared {
     let jitter = tls::jitter(tenant);
     let now = Timestamp::now().as_second();
     let trust = ca.trust_bundle();
-    match tls::decide(inputs.tls_secret.as_deref(), &tenant.hosts, ca, algorithm, jitter, now) {
-        tls::Decision::Keep(leaf) | tls::Decision::RefreshTrust(leaf) => {
+    match tls::obtain(inputs.tls_secret.as_deref(), &tenant.hosts, ca, algorithm, lifetime, jitter, now).await {
+        Ok((leaf, issued)) => {
             let status = Box::new(tls::status(&leaf.info, jitter));
-            Prepared::Ready { leaf, trust, issued: None, status }
+            Prepared::Ready { leaf, trust, issued, status }
         }
-        tls::Decision::Issue(reason) => {
-            let (t, c) = (tenant.clone(), (**ca).clone());
-            let issued = tokio::task::spawn_blocking(move || tls::issue(&t, &c, algorithm, lifetime, now))
-                .await
-                .map_err(|e| PkiError::Task(e.to_string()))
-                .and_then(|r| r);
-            match issued {
-                Ok(leaf) => {
-                    let status = Box::new(tls::status(&leaf.info, jitter));
-                    Prepared::Ready { leaf, trust, issued: Some(reason), status }
-                }
-                Err(e) => Prepared::Waiting(Part::Failed { reason: "IssueFailed", message: e.to_string() }),
-            }
-        }
+        Err(e) => Prepared::Waiting(Part::Failed { reason: "IssueFailed", message: e.to_string() }),
     }
 }

@@ -183,11 +183,13 @@ async fn provision(
     };
     let desired = resources::build(&tenant, &context)?;
     let isolation = apply::part(ctx, &desired, resources::Part::Isolation, status::isolated(&tenant)).await;
-    let certificate = match (&isolation, prepared.waiting()) {
-        (Part::Failed { .. }, _) => {
-            let message = format!("waiting for namespace {name} and its isolation objects");
-            Part::Waiting { reason: "WaitingForIsolation", message }
-        }
+    // What every later part says while the isolation it needs failed.
+    let blocked = isolation.failed().then(|| {
+        let message = format!("waiting for namespace {name} and its isolation objects");
+        Part::Waiting { reason: "WaitingForIsolation", message }
+    });
+    let certificate = match (&blocked, prepared.waiting()) {
+        (Some(waiting), _) => waiting.clone(),
         (_, Some(waiting)) => waiting,
         _ => {
             let ready = prepared.status().map(status::certified).unwrap_or_default();
@@ -197,17 +199,10 @@ async fn provision(
     if certificate.is_ready() {
         prepared.announce(municipality, &tenant, ctx).await;
     }
-    let after_isolation = |part: &Part| match part {
-        Part::Failed { .. } => {
-            let message = format!("waiting for namespace {name} and its isolation objects");
-            Some(Part::Waiting { reason: "WaitingForIsolation", message })
-        }
-        _ => None,
-    };
     let storage = match &tenant.storage {
         None => None,
-        Some(_) => Some(match after_isolation(&isolation) {
-            Some(waiting) => waiting,
+        Some(_) => Some(match &blocked {
+            Some(waiting) => waiting.clone(),
             None => match apply::part(ctx, &desired, resources::Part::Storage, String::new()).await {
                 Part::Ready(_) => suite::storage(&tenant, ctx, &inputs.volumes, expandable),
                 failed => failed,
@@ -215,7 +210,7 @@ async fn provision(
         }),
     };
     // Applied when enabled and when disabled (then its workloads are removed; volumes stay).
-    let suite_part = match (after_isolation(&isolation), credentials) {
+    let suite_part = match (blocked, credentials) {
         (Some(waiting), _) => waiting,
         (None, Err(e)) => Part::Failed { reason: "CredentialsUnreadable", message: e.to_string() },
         (None, Ok(_)) if storage.as_ref().is_some_and(Part::failed) => {
@@ -223,13 +218,14 @@ async fn provision(
             Part::Waiting { reason: "WaitingForStorage", message }
         }
         (None, Ok(_)) => match apply::part(ctx, &desired, resources::Part::Collaboration, String::new()).await {
-            Part::Ready(_) => suite::collaboration(&tenant, ctx),
-            failed => failed,
+            // Readiness only of a suite that is wanted; without one, the apply only pruned.
+            Part::Ready(_) if tenant.collaboration.is_some() => suite::collaboration(&tenant, ctx),
+            other => other,
         },
     };
     Ok(Outcome::Enforced {
         certificate_status: prepared.status().cloned(),
-        collaboration: tenant.collaboration.as_ref().map(|_| suite_part.clone()),
+        collaboration: tenant.collaboration.as_ref().map(|_| suite_part),
         storage,
         tenant: Box::new(tenant),
         invalid,

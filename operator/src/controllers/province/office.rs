@@ -24,7 +24,7 @@ use tracing::info;
 use super::Context;
 use crate::api::v1alpha1::{Municipality, OfficeStatus, Province};
 use crate::controllers::conditions::{Desired, OFFICE_READY};
-use crate::domain::{hash, office_namespace};
+use crate::domain::office_namespace;
 use crate::pki::ca::{CaState, Settings};
 use crate::pki::{self, Leaf, PkiError, tls as decision};
 use crate::resources::office::{self, Objects, Pool, namespace, network_policies, pool, tls};
@@ -78,7 +78,7 @@ pub fn watch(client: &Client, provinces: Store<Province>, queue: UnboundedSender
         }),
         services: watch_kind(start(config()), watches::content::<Service>),
         // Its availability is the pool's condition: status changes count too.
-        deployments: watch_kind(start(config()), deployment_state),
+        deployments: watch_kind(start(config()), watches::content_and_status::<Deployment>),
         ingresses: watch_kind(start(config()), watches::content::<Ingress>),
     }
 }
@@ -99,13 +99,6 @@ fn watch_kind<K: Kind>(wiring: Wiring<'_>, significant: fn(&K) -> u64) -> Store<
             }
         },
     )
-}
-
-/// A Deployment's content and what its status says of its replicas.
-fn deployment_state(d: &Deployment) -> u64 {
-    let s = d.status.as_ref();
-    let replicas = s.map(|s| (s.observed_generation, s.replicas, s.updated_replicas, s.available_replicas));
-    hash::fnv1a(format!("{}{replicas:?}", watches::content(d)).as_bytes())
 }
 
 /// What one reconcile of the pool found.
@@ -224,20 +217,9 @@ async fn certificate(
     ctx: &Context,
 ) -> Result<(Leaf, Option<&'static str>), PkiError> {
     let live = ctx.office.secrets.get(&ObjectRef::new(tls::SECRET_NAME).within(&pool.namespace()));
-    let hosts = vec![pool.host()];
-    let algorithm = province.spec.pki.key_algorithm;
+    let (algorithm, lifetime) = (province.spec.pki.key_algorithm, Settings::of(&province.spec.pki).leaf_lifetime);
     let now = Timestamp::now().as_second();
-    match decision::decide(live.as_deref(), &hosts, ca, algorithm, tls::jitter(pool), now) {
-        decision::Decision::Keep(leaf) | decision::Decision::RefreshTrust(leaf) => Ok((leaf, None)),
-        decision::Decision::Issue(reason) => {
-            let (intermediate, lifetime) = (ca.intermediate.clone(), Settings::of(&province.spec.pki).leaf_lifetime);
-            let leaf =
-                tokio::task::spawn_blocking(move || pki::issue_leaf(&intermediate, &hosts, algorithm, now, lifetime))
-                    .await
-                    .map_err(|e| PkiError::Task(e.to_string()))??;
-            Ok((leaf, Some(reason)))
-        }
-    }
+    decision::obtain(live.as_deref(), &[pool.host()], ca, algorithm, lifetime, tls::jitter(pool), now).await
 }
 
 /// Applies every object of the pool that differs from what is live, in order, and deletes the
@@ -375,7 +357,8 @@ mod tests {
     fn replica_counts_of_a_deployment_are_significant_changes() {
         let pool = serving(&[]);
         let (a, b) = (live(&pool, 1, 1, 0, 1), live(&pool, 1, 1, 1, 1));
-        assert_ne!(deployment_state(&a), deployment_state(&b));
-        assert_eq!(deployment_state(&a), deployment_state(&a.clone()));
+        let state = watches::content_and_status::<Deployment>;
+        assert_ne!(state(&a), state(&b));
+        assert_eq!(state(&a), state(&a.clone()));
     }
 }

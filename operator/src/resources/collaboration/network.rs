@@ -3,15 +3,12 @@
 //! reach Nextcloud's web port; only Nextcloud (and its background jobs) reach PostgreSQL and
 //! Redis; Nextcloud may leave the namespace only for the office pool (and DNS).
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
-    NetworkPolicySpec,
+    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
 };
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, LabelSelectorRequirement};
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+use super::super::netpol::{components, egress, ingress, namespace, spec, tcp};
 use super::super::{Component, Context, Part, labels};
 use super::{CRON, NEXTCLOUD, OFFICE_PORT, POSTGRES, POSTGRES_PORT, REDIS, REDIS_PORT, WEB_PORT};
 use crate::domain::ValidTenant;
@@ -26,7 +23,7 @@ impl Component for SuitePolicies {
 
     fn build(tenant: &ValidTenant, _: &Context<'_>) -> Vec<NetworkPolicy> {
         let Some(suite) = &tenant.collaboration else { return vec![] };
-        let users = components(&[NEXTCLOUD, CRON]);
+        let users = components("In", &[NEXTCLOUD, CRON]);
         let mut from = vec![];
         if let Some(ns) = &tenant.network.ingress_namespace {
             from.push(namespace(ns));
@@ -37,29 +34,18 @@ impl Component for SuitePolicies {
             peer
         });
         from.extend(office.clone());
-        let mut egress = vec![
-            rule_to(vec![pods(components(&[POSTGRES]))], POSTGRES_PORT),
-            rule_to(vec![pods(components(&[REDIS]))], REDIS_PORT),
+        let mut out = vec![
+            egress(vec![pods(components("In", &[POSTGRES]))], vec![tcp(POSTGRES_PORT)]),
+            egress(vec![pods(components("In", &[REDIS]))], vec![tcp(REDIS_PORT)]),
         ];
-        egress.extend(office.map(|o| rule_to(vec![o], OFFICE_PORT)));
-        let web = NetworkPolicyIngressRule { from: Some(from), ports: Some(vec![tcp(WEB_PORT)]) };
+        out.extend(office.map(|o| egress(vec![o], vec![tcp(OFFICE_PORT)])));
+        let web = ingress(from, vec![tcp(WEB_PORT)]);
+        let only_users = |port| vec![ingress(vec![pods(users.clone())], vec![tcp(port)])];
         vec![
-            policy(tenant, "suite-nextcloud", users.clone(), vec![web], egress),
-            policy(tenant, "suite-postgres", components(&[POSTGRES]), vec![from_pods(&users, POSTGRES_PORT)], vec![]),
-            policy(tenant, "suite-redis", components(&[REDIS]), vec![from_pods(&users, REDIS_PORT)], vec![]),
+            policy(tenant, "suite-nextcloud", users.clone(), vec![web], out),
+            policy(tenant, "suite-postgres", components("In", &[POSTGRES]), only_users(POSTGRES_PORT), vec![]),
+            policy(tenant, "suite-redis", components("In", &[REDIS]), only_users(REDIS_PORT), vec![]),
         ]
-    }
-}
-
-/// Pods whose component is one of `values`.
-fn components(values: &[&str]) -> LabelSelector {
-    LabelSelector {
-        match_expressions: Some(vec![LabelSelectorRequirement {
-            key: labels::COMPONENT.into(),
-            operator: "In".into(),
-            values: Some(values.iter().map(|v| v.to_string()).collect()),
-        }]),
-        match_labels: None,
     }
 }
 
@@ -67,41 +53,16 @@ fn pods(selector: LabelSelector) -> NetworkPolicyPeer {
     NetworkPolicyPeer { pod_selector: Some(selector), ..Default::default() }
 }
 
-fn namespace(name: &str) -> NetworkPolicyPeer {
-    let labels = BTreeMap::from([("kubernetes.io/metadata.name".to_owned(), name.to_owned())]);
-    NetworkPolicyPeer {
-        namespace_selector: Some(LabelSelector { match_labels: Some(labels), match_expressions: None }),
-        ..Default::default()
-    }
-}
-
-fn tcp(port: i32) -> NetworkPolicyPort {
-    NetworkPolicyPort { protocol: Some("TCP".into()), port: Some(IntOrString::Int(port)), end_port: None }
-}
-
-fn rule_to(to: Vec<NetworkPolicyPeer>, port: i32) -> NetworkPolicyEgressRule {
-    NetworkPolicyEgressRule { to: Some(to), ports: Some(vec![tcp(port)]) }
-}
-
-fn from_pods(selector: &LabelSelector, port: i32) -> NetworkPolicyIngressRule {
-    NetworkPolicyIngressRule { from: Some(vec![pods(selector.clone())]), ports: Some(vec![tcp(port)]) }
-}
-
 fn policy(
     tenant: &ValidTenant,
     name: &str,
-    selector: LabelSelector,
+    pods: LabelSelector,
     ingress: Vec<NetworkPolicyIngressRule>,
     egress: Vec<NetworkPolicyEgressRule>,
 ) -> NetworkPolicy {
     NetworkPolicy {
         metadata: labels::metadata(tenant, name, Some(tenant.namespace()), "network-policy"),
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(selector),
-            ingress: Some(ingress),
-            egress: Some(egress),
-            policy_types: Some(vec!["Ingress".into(), "Egress".into()]),
-        }),
+        spec: Some(spec(pods, ingress, egress, &["Ingress", "Egress"])),
     }
 }
 
@@ -109,6 +70,7 @@ fn policy(
 mod tests {
     use super::*;
     use crate::testing::{municipality, valid};
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
     #[test]
     fn only_nextcloud_reaches_the_database_and_the_office_pool() {

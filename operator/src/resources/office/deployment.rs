@@ -8,15 +8,14 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy, RollingUpdateDeployment};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, ContainerPort, EnvVar, HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec,
-    PodTemplateSpec, Probe, ResourceRequirements, SeccompProfile, SecretVolumeSource, SecurityContext,
-    TopologySpreadConstraint, Volume, VolumeMount,
+    Capabilities, Container, EnvVar, HTTPGetAction, KeyToPath, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    SeccompProfile, SecretVolumeSource, SecurityContext, TopologySpreadConstraint, Volume, VolumeMount,
 };
-use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{NAME, PART_OF, PART_OF_LABEL, PORT, Pool, labels, tls};
+use crate::resources::collaboration::pod::{env, port, resources};
 
 /// The image's own user and group (`cool`).
 const UID: i64 = 1001;
@@ -50,16 +49,8 @@ pub fn extra_params() -> String {
     .join(" ")
 }
 
-fn env(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar { name: name.to_owned(), value: Some(value.into()), value_from: None }
-}
-
 /// The complete desired Deployment.
 pub fn build(pool: &Pool) -> Deployment {
-    let size = pool.size();
-    let quantities = |s: &crate::domain::suite::Size| {
-        BTreeMap::from([("cpu".to_owned(), Quantity(s.cpu())), ("memory".to_owned(), Quantity(s.memory()))])
-    };
     let mut variables: Vec<EnvVar> = pool.alias_groups().into_iter().map(|(k, v)| env(&k, v)).collect();
     variables.extend([
         env("server_name", pool.host()),
@@ -83,18 +74,9 @@ pub fn build(pool: &Pool) -> Deployment {
     let container = Container {
         name: NAME.to_owned(),
         image: Some(pool.image.clone()),
-        ports: Some(vec![ContainerPort {
-            name: Some("http".into()),
-            container_port: PORT,
-            protocol: Some("TCP".into()),
-            ..Default::default()
-        }]),
+        ports: Some(vec![port("http", PORT)]),
         env: Some(variables),
-        resources: Some(ResourceRequirements {
-            requests: Some(quantities(&size.request)),
-            limits: Some(quantities(&size.limit)),
-            ..Default::default()
-        }),
+        resources: Some(resources(pool.size())),
         // The first start copies the office template: slow.
         startup_probe: Some(probe("/hosting/discovery", 5, 60)),
         readiness_probe: Some(probe("/hosting/discovery", 10, 3)),
@@ -183,6 +165,7 @@ mod tests {
     use super::*;
     use crate::resources::office::pool::tests::{enforced, serving};
     use crate::testing::municipality;
+    use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
     use std::sync::Arc;
 
     fn variables(d: &Deployment) -> BTreeMap<String, String> {

@@ -24,7 +24,7 @@ use crate::pki::Leaf;
 
 /// The port Collabora listens on (plain HTTP: TLS ends at the ingress). Tenants' NetworkPolicies
 /// allow their Nextcloud pods to reach the pool's namespace on it.
-pub const PORT: i32 = 9980;
+pub const PORT: i32 = crate::domain::tenant::OFFICE_PORT as i32;
 /// Name of the Deployment, the Service and the main Ingress.
 pub const NAME: &str = "office";
 /// Value of `app.kubernetes.io/part-of` on every object of a pool: what the pool's watches select.

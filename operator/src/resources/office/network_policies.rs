@@ -9,16 +9,13 @@
 //! `app.kubernetes.io/component: nextcloud` narrows further but is a tenant admin's to write,
 //! which opens nothing the pool's public Ingress does not already serve.
 
-use std::collections::BTreeMap;
-
 use k8s_openapi::api::networking::v1::{
-    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer, NetworkPolicyPort,
-    NetworkPolicySpec,
+    NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use super::{PORT, Pool, labels};
+use crate::resources::netpol::{dns, dns_ports, egress, ingress, match_labels, namespace, spec, tcp};
 
 /// Every name a policy of the pool may have (what exists under these names and is not wanted is
 /// deleted).
@@ -26,7 +23,7 @@ pub const NAMES: &[&str] =
     &["deny-all", "allow-dns", "allow-from-ingress", "allow-from-tenants", "allow-to-tenants", "allow-to-ingress"];
 
 /// The port of the tenants' Nextcloud (its unprivileged web server).
-pub const NEXTCLOUD_PORT: i32 = 8080;
+pub const NEXTCLOUD_PORT: i32 = crate::domain::tenant::WEB_PORT as i32;
 
 /// Every NetworkPolicy the pool should have, by name.
 pub fn build(pool: &Pool) -> Vec<NetworkPolicy> {
@@ -39,27 +36,18 @@ pub fn build(pool: &Pool) -> Vec<NetworkPolicy> {
         pod_selector: Some(match_labels(&[(labels::COMPONENT, "nextcloud")])),
         ..Default::default()
     };
-    let dns = NetworkPolicyPeer {
-        namespace_selector: Some(match_labels(&[("kubernetes.io/metadata.name", "kube-system")])),
-        pod_selector: Some(match_labels(&[("k8s-app", "kube-dns")])),
-        ..Default::default()
-    };
     let mut policies = vec![
         policy(pool, "deny-all", vec![], vec![], &["Ingress", "Egress"]),
-        policy(pool, "allow-dns", vec![], vec![egress(vec![dns], vec![port("UDP", 53), port("TCP", 53)])], &["Egress"]),
+        policy(pool, "allow-dns", vec![], vec![egress(vec![dns()], dns_ports())], &["Egress"]),
     ];
-    let ingress_namespace = pool.ingress_namespace.as_ref().map(|ns| NetworkPolicyPeer {
-        namespace_selector: Some(match_labels(&[("kubernetes.io/metadata.name", ns)])),
-        ..Default::default()
-    });
+    let ingress_namespace = pool.ingress_namespace.as_deref().map(namespace);
     if let Some(from) = &ingress_namespace {
-        let rule = NetworkPolicyIngressRule { from: Some(vec![from.clone()]), ports: Some(vec![port("TCP", PORT)]) };
+        let rule = ingress(vec![from.clone()], vec![tcp(PORT)]);
         policies.push(policy(pool, "allow-from-ingress", vec![rule], vec![], &["Ingress"]));
     }
-    let from_tenants =
-        NetworkPolicyIngressRule { from: Some(vec![tenants_nextcloud.clone()]), ports: Some(vec![port("TCP", PORT)]) };
+    let from_tenants = ingress(vec![tenants_nextcloud.clone()], vec![tcp(PORT)]);
     policies.push(policy(pool, "allow-from-tenants", vec![from_tenants], vec![], &["Ingress"]));
-    let to_tenants = egress(vec![tenants_nextcloud], vec![port("TCP", NEXTCLOUD_PORT)]);
+    let to_tenants = egress(vec![tenants_nextcloud], vec![tcp(NEXTCLOUD_PORT)]);
     policies.push(policy(pool, "allow-to-tenants", vec![], vec![to_tenants], &["Egress"]));
     if let Some(to) = ingress_namespace {
         policies.push(policy(pool, "allow-to-ingress", vec![], vec![egress(vec![to], vec![])], &["Egress"]));
@@ -76,33 +64,15 @@ fn policy(
 ) -> NetworkPolicy {
     NetworkPolicy {
         metadata: super::metadata(pool, name, "network-policy"),
-        spec: Some(NetworkPolicySpec {
-            pod_selector: Some(LabelSelector::default()),
-            // Always declared, empty included: a rule someone else adds differs and is taken back.
-            ingress: Some(ingress),
-            egress: Some(egress),
-            policy_types: Some(types.iter().map(|t| t.to_string()).collect()),
-        }),
+        spec: Some(spec(LabelSelector::default(), ingress, egress, types)),
     }
-}
-
-fn egress(to: Vec<NetworkPolicyPeer>, ports: Vec<NetworkPolicyPort>) -> NetworkPolicyEgressRule {
-    NetworkPolicyEgressRule { to: Some(to), ports: Some(ports) }
-}
-
-fn match_labels(pairs: &[(&str, &str)]) -> LabelSelector {
-    let labels: BTreeMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    LabelSelector { match_labels: Some(labels), ..Default::default() }
-}
-
-fn port(protocol: &str, number: i32) -> NetworkPolicyPort {
-    NetworkPolicyPort { protocol: Some(protocol.to_owned()), port: Some(IntOrString::Int(number)), end_port: None }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::resources::office::pool::tests::serving;
+    use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
     fn names(policies: &[NetworkPolicy]) -> Vec<&str> {
         policies.iter().map(|p| p.metadata.name.as_deref().unwrap()).collect()
