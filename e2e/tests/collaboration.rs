@@ -128,6 +128,13 @@ async fn a_town_hall_gets_a_working_suite_admitted_under_restricted() -> anyhow:
         "a reconcile of an unchanged suite wrote"
     );
 
+    // A lost credentials Secret is not replaced by new credentials the database would refuse.
+    secrets(ns).delete("collaboration-credentials", &DeleteParams::default()).await?;
+    let m = wait(&munis, name, has_condition("CollaborationReady", "False")).await?;
+    assert_eq!(reason(&m, "CollaborationReady").as_deref(), Some("CredentialsUnreadable"));
+    assert!(message(&m, "CollaborationReady").unwrap().contains("restore it from a backup"));
+    assert!(secrets(ns).get_opt("collaboration-credentials").await?.is_none(), "new credentials were made");
+
     for tenant in [name, "riano"] {
         delete_municipality(&client, tenant).await?;
     }

@@ -14,9 +14,9 @@ use crate::resources::collaboration::{self, Credentials, credentials};
 use crate::runtime::errors::Error;
 use crate::runtime::ssa;
 
-/// The suite's credentials: those in its Secret, or new ones when there is none. A Secret the
-/// cache has not seen yet is read from the API server first, so credentials are never replaced
-/// (PostgreSQL keeps the password it was initialised with).
+/// The suite's credentials: those in its Secret, or new ones when there is none and no database
+/// was made with earlier ones (`credentials::resolve`). A Secret the cache has not seen yet is read
+/// from the API server first, so credentials are never replaced.
 pub async fn credentials(tenant: &ValidTenant, ctx: &Context) -> Result<Option<Credentials>, Error> {
     if tenant.collaboration.is_none() {
         return Ok(None);
@@ -29,15 +29,15 @@ pub async fn credentials(tenant: &ValidTenant, ctx: &Context) -> Result<Option<C
             ssa::unless_gone(Api::<Secret>::namespaced(ctx.client.clone(), &namespace).get(credentials::NAME).await)?
         }
     };
-    match live {
-        None => Ok(Some(Credentials::generate())),
-        Some(secret) => Credentials::from_secret(&secret).map(Some).ok_or_else(|| {
-            Error::Parts(format!(
-                "Secret {namespace}/{} lacks a credential; restore it from a backup (new ones would lock the data out)",
-                credentials::NAME
-            ))
-        }),
-    }
+    let database = ObjectRef::new(suite::DATABASE_VOLUME).within(&namespace);
+    let database_exists =
+        ctx.caches.store::<PersistentVolumeClaim>().is_some_and(|claims| claims.get(&database).is_some());
+    credentials::resolve(live.as_ref(), database_exists).map(Some).map_err(|why| {
+        Error::Parts(format!(
+            "Secret {namespace}/{} {why}; restore it from a backup (new credentials would lock the data out)",
+            credentials::NAME
+        ))
+    })
 }
 
 /// Whether the tenant's StorageClass lets claims grow.

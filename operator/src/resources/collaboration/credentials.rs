@@ -50,6 +50,17 @@ impl Credentials {
     }
 }
 
+/// The credentials the suite uses: the live Secret's; new ones when there is no Secret and no
+/// database made with earlier ones; otherwise why neither is safe (PostgreSQL keeps the password it
+/// was initialised with, so new credentials would lock the data out).
+pub fn resolve(live: Option<&Secret>, database_exists: bool) -> Result<Credentials, &'static str> {
+    match live {
+        Some(secret) => Credentials::from_secret(secret).ok_or("lacks a credential"),
+        None if database_exists => Err("is missing, and the database volume was initialised with its credentials"),
+        None => Ok(Credentials::generate()),
+    }
+}
+
 pub struct CredentialsSecret;
 
 impl Component for CredentialsSecret {
@@ -98,5 +109,17 @@ mod tests {
         let tenant = crate::testing::valid(&crate::testing::municipality("leon", "24089"));
         assert_eq!(Credentials::from_secret(&build(&tenant, &a)), Some(a.clone()));
         assert_eq!(format!("{a:?}"), "Credentials(redacted)");
+    }
+
+    #[test]
+    fn credentials_are_made_only_when_no_data_was_made_with_earlier_ones() {
+        let tenant = crate::testing::valid(&crate::testing::municipality("leon", "24089"));
+        let kept = Credentials::generate();
+        assert_eq!(resolve(Some(&build(&tenant, &kept)), true), Ok(kept));
+        assert!(resolve(None, false).is_ok(), "a new suite gets new credentials");
+        assert!(resolve(None, true).unwrap_err().contains("database volume"), "a lost Secret is not replaced");
+        let mut partial = build(&tenant, &Credentials::generate());
+        partial.data.as_mut().unwrap().remove(REDIS_PASSWORD);
+        assert_eq!(resolve(Some(&partial), false).unwrap_err(), "lacks a credential");
     }
 }
