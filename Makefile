@@ -89,6 +89,7 @@ test-unit: tools ## unit tests, CRD and example drift checks, the Helm chart ren
 .PHONY: test-e2e
 test-e2e: build ## end-to-end tests on the local control plane (started and stopped if not up)
 	cargo test -p concejo-e2e --no-run
+	e2e/backup/install.sh >/dev/null
 	CONCEJO_BIN=$(CONCEJO) e2e/cluster/with-cluster.sh cargo test -p concejo-e2e -- --test-threads=1
 
 .PHONY: test

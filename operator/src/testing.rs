@@ -29,6 +29,7 @@ pub fn leon() -> Province {
                 ],
             },
             office: Office { enabled: true, ..Default::default() },
+            backup: Default::default(),
         },
     )
 }
@@ -47,6 +48,7 @@ pub fn plan(name: &str, cpu: &str) -> ServicePlan {
                 max_memory: "4Gi".into(),
             },
             collaboration: Some(PlanCollaboration { users: 25, storage: "100Gi".into() }),
+            backup: Default::default(),
         },
     )
 }
@@ -70,6 +72,7 @@ pub fn municipality(name: &str, ine_code: &str) -> Municipality {
             network: Default::default(),
             storage: None,
             collaboration: Default::default(),
+            backup: Default::default(),
             suspend: false,
             deletion_policy: Default::default(),
         },
@@ -88,4 +91,23 @@ pub fn created_at(mut m: Municipality, secs: i64) -> Municipality {
 pub fn valid(m: &Municipality) -> ValidTenant {
     let (province, town) = (leon(), plan("town", "4"));
     validate(m, Inputs { province: Some(&province), plan: Some(&town), ..Default::default() }).unwrap()
+}
+
+/// The tenant a Municipality becomes in a León changed by `edit`, on plan `town`.
+pub fn valid_in(m: &Municipality, edit: impl FnOnce(&mut Province)) -> ValidTenant {
+    let (mut province, town) = (leon(), plan("town", "4"));
+    edit(&mut province);
+    validate(m, Inputs { province: Some(&province), plan: Some(&town), ..Default::default() }).unwrap()
+}
+
+/// An S3 bucket `bucket` at s3.dipuleon.es, opened by the Secret `backup-s3`.
+pub fn s3_target(bucket: &str) -> crate::api::v1alpha1::BackupTarget {
+    crate::api::v1alpha1::BackupTarget {
+        s3: crate::api::v1alpha1::S3Target {
+            endpoint: "https://s3.dipuleon.es".into(),
+            bucket: bucket.into(),
+            credentials_secret: "backup-s3".into(),
+            region: None,
+        },
+    }
 }

@@ -12,6 +12,9 @@ pub const WEB: &str = "docker.io/nginxinc/nginx-unprivileged:1.29.3-alpine";
 pub const POSTGRES: &str = "docker.io/library/postgres:17.7-alpine";
 pub const REDIS: &str = "docker.io/library/redis:7.4.7-alpine";
 pub const OFFICE: &str = "docker.io/collabora/code:25.04.7.2.1";
+/// restic and rclone at the versions the project's data-path tests run (e2e/backup/install.sh).
+pub const RESTIC: &str = "docker.io/restic/restic:0.19.1";
+pub const RCLONE: &str = "docker.io/rclone/rclone:1.76.0";
 
 /// Every image reference in effect.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -22,6 +25,10 @@ pub struct Resolved {
     pub postgres: String,
     pub redis: String,
     pub office: String,
+    #[serde(default)]
+    pub restic: String,
+    #[serde(default)]
+    pub rclone: String,
 }
 
 /// The references in effect for a province's `images`.
@@ -36,6 +43,8 @@ pub fn resolve(images: &Images) -> Resolved {
         postgres: pick(&images.postgres, POSTGRES),
         redis: pick(&images.redis, REDIS),
         office: pick(&images.office, OFFICE),
+        restic: pick(&images.restic, RESTIC),
+        rclone: pick(&images.rclone, RCLONE),
     }
 }
 

@@ -1,6 +1,7 @@
 //! Pure rules, no client: the Spanish identifiers and the INE register, quantities and durations
 //! as Kubernetes reads them, plans, the suite's size and images, the checked tenant, validation and who holds a claim.
 
+pub mod backup;
 pub mod claims;
 pub mod duration;
 pub mod hash;

@@ -32,6 +32,9 @@ pub struct ValidTenant {
     /// The collaboration suite, when enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collaboration: Option<TenantCollaboration>,
+    /// Backups of its volumes, when it has volumes and wants them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<super::backup::TenantBackup>,
     /// Workloads scaled to zero, scheduled jobs suspended.
     #[serde(default)]
     pub suspend: bool,

@@ -10,7 +10,7 @@ use kube::ResourceExt;
 use super::identifiers::{self, IdentifierError};
 use super::tenant::{self, OfficePool, TenantCollaboration, TenantNetwork, ValidTenant, office_namespace};
 use super::volumes::{self, StorageFacts};
-use super::{claims, images, plan, suite};
+use super::{backup, claims, images, plan, suite};
 use crate::api::v1alpha1::{Municipality, Province, ServicePlan};
 
 /// What validation may look at besides the Municipality itself.
@@ -211,6 +211,8 @@ pub fn validate(municipality: &Municipality, inputs: Inputs<'_>) -> Result<Valid
         }
     };
 
+    let backup =
+        backup::resolve(municipality, province, plan, storage.is_some(), &images::resolve(&province.spec.images));
     Ok(ValidTenant {
         name,
         ine_code: spec.ine_code.clone(),
@@ -231,6 +233,7 @@ pub fn validate(municipality: &Municipality, inputs: Inputs<'_>) -> Result<Valid
         pki: province.spec.pki.clone(),
         storage,
         collaboration,
+        backup,
         suspend: spec.suspend,
     })
 }

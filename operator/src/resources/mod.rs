@@ -4,6 +4,7 @@
 //! the runtime derives the watches and the reconcile derives what to apply.
 
 pub mod admission;
+pub mod backup;
 pub mod ca_secret;
 pub mod collaboration;
 pub mod labels;
@@ -47,6 +48,9 @@ pub fn components(registry: &mut impl Registry) {
     registry.add::<collaboration::nextcloud::Nextcloud>();
     registry.add::<collaboration::cron::BackgroundJobs>();
     registry.add::<collaboration::ingress::Web>();
+    // The backup components (`backup::{credentials, network, schedule}`) join this list with the
+    // backup step of the reconcile (the escrowed key, BackupReady); until then they are built
+    // and tested on their own, and applied by nothing.
 }
 
 /// A part of a tenant: applied on its own and reported by its own condition, so that a failure
@@ -62,6 +66,8 @@ pub enum Part {
     /// Nextcloud, PostgreSQL, Redis, background jobs, their Services, Ingress and policies:
     /// condition `CollaborationReady`.
     Collaboration,
+    /// The tenant's backup credentials, schedule and network policy: condition `BackupReady`.
+    Backup,
     /// The province's office pool (`office`), applied by the Province controller: condition
     /// `OfficeReady` on the Province.
     Office,
@@ -89,6 +95,8 @@ pub struct Context<'a> {
     pub volumes: &'a [Volume],
     /// Whether the volumes' StorageClass allows expansion.
     pub expandable: bool,
+    /// The tenant's backup key (kept once made); `None` until it is known.
+    pub backup_key: Option<&'a backup::Key>,
 }
 
 /// One component: a builder file.

@@ -10,7 +10,7 @@ use crate::domain::{ValidTenant, tenant};
 
 /// Labels of the Pod Security admission: `restricted` enforced, and audited and warned too so
 /// that `kubectl` shows why a pod is refused.
-const POD_SECURITY: [(&str, &str); 4] = [
+pub const POD_SECURITY: [(&str, &str); 4] = [
     ("pod-security.kubernetes.io/enforce", "restricted"),
     ("pod-security.kubernetes.io/enforce-version", "latest"),
     ("pod-security.kubernetes.io/audit", "restricted"),

@@ -1,9 +1,14 @@
-//! `concejo.dev/v1alpha1`: Province, ServicePlan and Municipality.
+//! `concejo.dev/v1alpha1`: Province, ServicePlan, Municipality, Backup and Restore.
 
+mod backup;
 mod municipality;
 mod province;
 mod serviceplan;
 
+pub use backup::{
+    Backup, BackupSpec, BackupStatus, BackupTarget, DrillResult, MunicipalityBackup, PlanBackup, ProvinceBackup,
+    Restore, RestoreSpec, RestoreTarget, Retention, RunPhase, RunStatus, S3Target,
+};
 pub use municipality::{
     CertificateStatus, Collaboration, DeletionPolicy, EgressRule, Endpoints, EnsCategory, Municipality,
     MunicipalityNetwork, MunicipalitySpec, MunicipalityStatus, MunicipalityStorage, Phase, Subject, SubjectKind,

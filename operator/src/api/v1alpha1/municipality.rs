@@ -6,6 +6,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::backup::{BackupStatus, MunicipalityBackup};
+
 /// Desired state of a Municipality: who the town hall is, its plan, who administers it, what it
 /// may reach. Only GitOps tools and people write it; concejo writes `status`.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -28,6 +30,8 @@ use serde::{Deserialize, Serialize};
     printcolumn(name = "ENS", type_ = "string", json_path = ".spec.ensCategory"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
     printcolumn(name = "Namespace", type_ = "string", json_path = ".status.namespace", priority = 1),
+    printcolumn(name = "Last Backup", type_ = "date", json_path = ".status.backup.lastSuccessTime", priority = 1),
+    printcolumn(name = "Drill", type_ = "string", json_path = ".status.backup.lastDrillResult", priority = 1),
     printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
 )]
 #[serde(rename_all = "camelCase")]
@@ -118,6 +122,10 @@ pub struct MunicipalitySpec {
     /// the province's office pool).
     #[serde(default)]
     pub collaboration: Collaboration,
+
+    /// Scheduled backups of the tenant's volumes and database, with retention and restore drills.
+    #[serde(default)]
+    pub backup: MunicipalityBackup,
 
     /// True: the tenant's workloads are scaled to zero and its scheduled jobs suspended; data and
     /// configuration are kept. False brings everything back.
@@ -284,10 +292,15 @@ pub struct MunicipalityStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub endpoints: Option<Endpoints>,
 
+    /// The tenant's backups and restore drills.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<BackupStatus>,
+
     /// Standard conditions, one per part of the tenant: `Valid` (the spec can be honoured),
     /// `Isolated` (namespace, quota, limits, network policies and roles are in place),
     /// `CertificateReady`, `StorageReady` and `CollaborationReady` (when collaboration is
-    /// enabled), and `Ready`, their sum. A list keyed by type: each writer owns its types.
+    /// enabled), `BackupReady` (when it has volumes to back up), `RestoreVerified` (ENS Media
+    /// and Alta: the last restore drill passed), and `Ready`, their sum. A list keyed by type: each writer owns its types.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

@@ -6,6 +6,8 @@ use kube::{CustomResource, KubeSchema};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::backup::ProvinceBackup;
+
 /// Desired state of a Province: the Diputación's codes, domain, default plan and network.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -85,6 +87,10 @@ pub struct ProvinceSpec {
     /// One shared office-document pool (Collabora Online) for the province's town halls.
     #[serde(default)]
     pub office: Office,
+
+    /// Where tenants' backups go, when they start, how often restores are drilled.
+    #[serde(default)]
+    pub backup: ProvinceBackup,
 }
 
 /// How tenant web services are exposed.
@@ -129,6 +135,14 @@ pub struct Images {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 512))]
     pub office: Option<String>,
+    /// restic, copied into the backup, restore and drill Jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub restic: Option<String>,
+    /// rclone, the province's backup repository server (`rclone serve restic`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 512))]
+    pub rclone: Option<String>,
 }
 
 /// The StorageClasses tenants may use.
@@ -315,7 +329,8 @@ pub struct ProvinceStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub office: Option<OfficeStatus>,
     /// `CAReady`: the province's CA is in place; `TenantsReady`: every Municipality of the
-    /// province is Ready; `OfficeReady`: the office pool is available. A list keyed by type:
+    /// province is Ready; `OfficeReady`: the office pool is available; `BackupTargetReady`: the
+    /// backup repository server runs with the target's credentials. A list keyed by type:
     /// each writer owns its types.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]

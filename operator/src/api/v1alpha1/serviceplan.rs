@@ -4,6 +4,8 @@
 use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
+use super::backup::PlanBackup;
+
 /// Desired state of a ServicePlan: the size of tenant a Diputación offers.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[kube(
@@ -35,6 +37,10 @@ pub struct ServicePlanSpec {
     /// Size of the collaboration suite of the tenants on this plan; a plan without it offers none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collaboration: Option<PlanCollaboration>,
+
+    /// Backup retention of the plan's tenants.
+    #[serde(default)]
+    pub backup: PlanBackup,
 }
 
 /// What the collaboration suite is sized for.

@@ -180,6 +180,7 @@ async fn provision(
         credentials: credentials.as_ref().ok().and_then(Option::as_ref),
         volumes: &inputs.volumes,
         expandable,
+        backup_key: None,
     };
     let desired = resources::build(&tenant, &context)?;
     let isolation = apply::part(ctx, &desired, resources::Part::Isolation, status::isolated(&tenant)).await;
