@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod backup_stack;
+pub mod backup_world;
 pub mod office;
 pub mod probes;
 #[allow(unused_imports)] // not every test binary uses them
