@@ -7,6 +7,7 @@ pub mod backup_stack;
 pub mod backup_world;
 pub mod office;
 pub mod probes;
+pub mod scripts;
 #[allow(unused_imports)] // not every test binary uses them
 pub use probes::*;
 

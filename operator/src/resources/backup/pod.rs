@@ -125,7 +125,7 @@ fn container(run: &Run<'_>, step: &Step, image: &str, command: Vec<String>) -> C
 
 /// The pod template of a run.
 pub fn template(run: &Run<'_>) -> PodTemplateSpec {
-    let script = |_: &Step| vec!["/bin/sh".to_owned(), "-c".to_owned(), run.kind.script().to_owned()];
+    let script = || vec!["/bin/sh".to_owned(), "-c".to_owned(), run.kind.script().to_owned()];
     let tools = Step { name: "tools", uid: run.uid, ..Default::default() };
     let mut init = vec![container(
         run,
@@ -134,7 +134,7 @@ pub fn template(run: &Run<'_>) -> PodTemplateSpec {
         ["cp", "/usr/bin/restic", "/tools/restic"].iter().map(|s| s.to_string()).collect(),
     )];
     let (last, before) = run.steps.split_last().expect("a run has a step");
-    init.extend(before.iter().map(|s| container(run, s, &run.backup.postgres_image, script(s))));
+    init.extend(before.iter().map(|s| container(run, s, &run.backup.postgres_image, script())));
     let mut security = pod_security(run.uid);
     security.fs_group = run.fs_group;
     if run.fs_group.is_none() {
@@ -146,7 +146,7 @@ pub fn template(run: &Run<'_>) -> PodTemplateSpec {
         metadata: Some(ObjectMeta { labels: Some(run_labels(run.tenant, run.kind)), ..Default::default() }),
         spec: Some(PodSpec {
             init_containers: Some(init),
-            containers: vec![container(run, last, &run.backup.postgres_image, script(last))],
+            containers: vec![container(run, last, &run.backup.postgres_image, script())],
             volumes: Some(volumes),
             restart_policy: Some("Never".into()),
             security_context: Some(security),

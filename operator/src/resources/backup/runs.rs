@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{
-    EphemeralVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimTemplate, Volume,
-    VolumeResourceRequirements,
+    EnvVar, EphemeralVolumeSource, PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimTemplate,
+    Volume, VolumeResourceRequirements,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
@@ -40,7 +40,6 @@ fn database_env(tenant: &ValidTenant, host: bool) -> Vec<EnvVar> {
     }
     vars
 }
-use k8s_openapi::api::core::v1::EnvVar;
 
 /// A tenant's backup: the file volume read-only, the database dumped over the network, into the
 /// tenant-facing (append-only) server with the tenant's own credentials.

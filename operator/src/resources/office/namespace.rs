@@ -9,14 +9,6 @@ use kube::Resource;
 use super::Pool;
 use crate::api::v1alpha1::Province;
 
-/// Pod Security: `restricted` enforced, audited and warned (as in tenant namespaces).
-const POD_SECURITY: [(&str, &str); 4] = [
-    ("pod-security.kubernetes.io/enforce", "restricted"),
-    ("pod-security.kubernetes.io/enforce-version", "latest"),
-    ("pod-security.kubernetes.io/audit", "restricted"),
-    ("pod-security.kubernetes.io/warn", "restricted"),
-];
-
 const PREFIX: &str = "concejo-office-";
 
 /// The province INE code of an office namespace name, if it is one.
@@ -29,7 +21,7 @@ pub fn build(pool: &Pool) -> Namespace {
     let mut metadata = super::metadata(pool, &pool.namespace(), "office");
     metadata.namespace = None;
     let labels = metadata.labels.get_or_insert_default();
-    labels.extend(POD_SECURITY.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    labels.extend(crate::resources::namespace::POD_SECURITY.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     metadata.owner_references = pool.province_uid.as_ref().map(|uid| {
         vec![OwnerReference {
             api_version: Province::api_version(&()).into_owned(),
