@@ -200,8 +200,11 @@ async fn suspend_resume_disable_and_grow() -> anyhow::Result<()> {
     })
     .await?;
     assert!(claims.get_opt("nextcloud-data").await?.is_some() && claims.get_opt("postgres-data").await?.is_some());
-    let m = munis.get(name).await?;
-    assert!(m.status.unwrap().conditions.iter().all(|c| c.type_ != "CollaborationReady"));
+    // The status is written after the workloads are removed: wait for it rather than read it once.
+    wait(&munis, name, |m: Option<&Municipality>| {
+        m.and_then(|m| m.status.as_ref()).is_some_and(|s| s.conditions.iter().all(|c| c.type_ != "CollaborationReady"))
+    })
+    .await?;
 
     delete_municipality(&client, name).await?;
     Ok(())
