@@ -277,6 +277,12 @@ pub struct BackupStatus {
     pub last_failure_time: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_failure: Option<String>,
+    /// The snapshots concejo's own backups made and it recorded from their reports, oldest first,
+    /// with the time each run ended: retention counts only these, so snapshots someone added with
+    /// the tenant's credentials (dated as they like) never push out a real one. Forgotten ones
+    /// leave the list when retention has removed them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub snapshots: Vec<RecordedSnapshot>,
     /// The snapshot after which retention (and the copy to the secondary target) last ran.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retained_snapshot: Option<String>,
@@ -290,6 +296,16 @@ pub struct BackupStatus {
     pub last_drill_result: Option<DrillResult>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_drill_message: Option<String>,
+}
+
+/// A snapshot made by one of concejo's backups.
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecordedSnapshot {
+    /// restic's snapshot id (64 hex digits).
+    pub id: String,
+    /// RFC 3339 time its backup ended.
+    pub time: String,
 }
 
 /// Outcome of a restore drill.

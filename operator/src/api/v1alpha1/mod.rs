@@ -7,7 +7,7 @@ mod serviceplan;
 
 pub use backup::{
     Backup, BackupSpec, BackupStatus, BackupTarget, DrillResult, MunicipalityBackup, PlanBackup, ProvinceBackup,
-    Restore, RestoreSpec, RestoreTarget, Retention, RunPhase, RunStatus, S3Target,
+    RecordedSnapshot, Restore, RestoreSpec, RestoreTarget, Retention, RunPhase, RunStatus, S3Target,
 };
 pub use municipality::{
     CertificateStatus, Collaboration, DeletionPolicy, EgressRule, Endpoints, EnsCategory, Municipality,
