@@ -61,6 +61,13 @@ provisioner: rancher.io/local-path
 volumeBindingMode: WaitForFirstConsumer
 YAML
 
+# The bucket's credentials that examples/leon/province.yaml names, in the operator's namespace
+# (here "default"). On a real cluster they are the Diputación's S3 keys; here nothing reaches a
+# bucket (kwok runs no containers), so placeholders do.
+"$kubectl" -n default create secret generic backup-s3 --dry-run=client -o yaml \
+  --from-literal=AWS_ACCESS_KEY_ID=demo --from-literal=AWS_SECRET_ACCESS_KEY=demo-not-a-real-key |
+  "$kubectl" apply --server-side --force-conflicts --field-manager concejo-demo -f - >/dev/null
+
 log "onboarding the examples in examples/: Provinces and ServicePlans first, then the town halls"
 onboard=$SECONDS
 for kind in Province ServicePlan; do

@@ -5,11 +5,11 @@
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::CustomResourceExt;
 
-use crate::api::v1alpha1::{Municipality, Province, ServicePlan};
+use crate::api::v1alpha1::{Backup, Municipality, Province, Restore, ServicePlan};
 
 /// Every CRD concejo serves, in the order they should be installed.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![Province::crd(), ServicePlan::crd(), Municipality::crd()]
+    vec![Province::crd(), ServicePlan::crd(), Municipality::crd(), Backup::crd(), Restore::crd()]
 }
 
 /// The file name a CRD is committed under in `crds/`: `<plural>.<group>.yaml`.

@@ -148,11 +148,24 @@ pub async fn apply_leon(client: &Client) -> anyhow::Result<Province> {
                 {"name": "local-path", "encrypted": true},
                 {"name": "local-path-fixed", "encrypted": false}
             ]},
-            "ingress": {"className": "nginx"}
+            "ingress": {"className": "nginx"},
+            // Backups into a bucket whose credentials are in the operator's namespace ("default"
+            // here); kwok runs no repository server, so the bucket is never reached.
+            "backup": {"target": {"s3": {
+                "endpoint": "https://s3.dipuleon.es", "bucket": "concejo", "credentialsSecret": BUCKET_SECRET
+            }}}
         }
     }))?;
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": BUCKET_SECRET, "namespace": "default"},
+        "stringData": {"AWS_ACCESS_KEY_ID": "e2e", "AWS_SECRET_ACCESS_KEY": "e2e-secret"}
+    }))?;
+    apply(&Api::namespaced(client.clone(), "default"), &secret).await?;
     apply(&Api::<Province>::all(client.clone()), &province).await
 }
+
+/// The Secret with León's bucket credentials, in the operator's namespace.
+pub const BUCKET_SECRET: &str = "backup-s3";
 
 pub fn municipality(name: &str, province: &str, ine_code: &str, display_name: &str) -> Municipality {
     serde_json::from_value(serde_json::json!({

@@ -12,12 +12,18 @@ pub const ISOLATED: &str = "Isolated";
 pub const CERTIFICATE_READY: &str = "CertificateReady";
 pub const STORAGE_READY: &str = "StorageReady";
 pub const COLLABORATION_READY: &str = "CollaborationReady";
+/// Backups are set up and the last one did not fail.
+pub const BACKUP_READY: &str = "BackupReady";
+/// ENS Media and Alta: the last restore drill passed.
+pub const RESTORE_VERIFIED: &str = "RestoreVerified";
 /// On a Province: its CA is in place.
 pub const CA_READY: &str = "CAReady";
 /// On a Province: every Municipality of it is Ready.
 pub const TENANTS_READY: &str = "TenantsReady";
 /// On a Province with `office.enabled`: its office pool has every replica it should available.
 pub const OFFICE_READY: &str = "OfficeReady";
+/// On a Province with `backup.target`: its repository servers are available.
+pub const BACKUP_TARGET_READY: &str = "BackupTargetReady";
 
 /// A condition as the reconciler wants it, before times are attached.
 #[derive(Clone, Debug, PartialEq, Eq)]

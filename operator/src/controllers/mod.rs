@@ -202,6 +202,10 @@ pub async fn run(
 
     // Office pools: their objects, mapped back to their Province by namespace name.
     let office = province::office::watch(&client, provinces.clone(), province_queue.clone());
+    // Backup repositories and escrowed keys (to their Province), backup runs, Backups and Restores
+    // (to their tenant).
+    let repository = province::backup::watch(&client, &settings.namespace, provinces.clone(), province_queue.clone());
+    let runs = municipality::backup::watch(&client, index.clone(), tenant_queue.clone());
 
     // What the API server enforces in every tenant namespace.
     match (admission::policy(), admission::binding()) {
@@ -220,9 +224,11 @@ pub async fn run(
         storage_classes.clone(),
         caches.clone(),
         office.clone(),
+        repository.clone(),
+        runs.clone(),
     );
     tokio::spawn(async move {
-        let (m, p, s, c, sc, k, o) = synced_caches;
+        let (m, p, s, c, sc, k, o, r, b) = synced_caches;
         watches::synced(&m).await;
         watches::synced(&p).await;
         watches::synced(&s).await;
@@ -230,6 +236,8 @@ pub async fn run(
         watches::synced(&sc).await;
         k.synced().await;
         o.synced().await;
+        r.synced().await;
+        b.synced().await;
         info!(tenants = m.state().len(), objects = k.objects(), "watch caches synced");
         on_synced();
     });
@@ -247,6 +255,8 @@ pub async fn run(
         ca_secrets,
         storage_classes,
         caches,
+        runs,
+        repository: repository.clone(),
         index: index.clone(),
         namespace: settings.namespace.clone(),
         metrics: metrics.clone(),
@@ -272,6 +282,7 @@ pub async fn run(
         namespace: settings.namespace.clone(),
         plans,
         office,
+        backup: repository,
     });
     let provinces = Controller::for_stream(futures::stream::pending::<Result<Province, watcher::Error>>(), provinces)
         .with_config(ControllerConfig::default().debounce(DEBOUNCE))

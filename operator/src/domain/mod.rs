@@ -9,6 +9,7 @@ pub mod identifiers;
 pub mod images;
 pub mod plan;
 pub mod quantity;
+pub mod runs;
 pub mod suite;
 pub mod tenant;
 pub mod validate;

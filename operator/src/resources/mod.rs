@@ -48,9 +48,9 @@ pub fn components(registry: &mut impl Registry) {
     registry.add::<collaboration::nextcloud::Nextcloud>();
     registry.add::<collaboration::cron::BackgroundJobs>();
     registry.add::<collaboration::ingress::Web>();
-    // The backup components (`backup::{credentials, network, schedule}`) join this list with the
-    // backup step of the reconcile (the escrowed key, BackupReady); until then they are built
-    // and tested on their own, and applied by nothing.
+    registry.add::<backup::credentials::TenantCredentials>();
+    registry.add::<backup::network::BackupPolicy>();
+    registry.add::<backup::schedule::Schedule>();
 }
 
 /// A part of a tenant: applied on its own and reported by its own condition, so that a failure

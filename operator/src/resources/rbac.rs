@@ -36,6 +36,9 @@ impl Component for RoleBindings {
 }
 
 const READ: &[&str] = &["get", "list", "watch"];
+/// Backups and Restores: asked for and withdrawn, never edited (their status is concejo's).
+const REQUESTS: &[&str] = &["get", "list", "watch", "create", "delete"];
+const BACKUP_KINDS: &[&str] = &["backups", "restores"];
 const WRITE: &[&str] = &["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"];
 
 /// What the tenant runs: (API group, resources).
@@ -70,6 +73,7 @@ fn admin_rules() -> Vec<PolicyRule> {
     rules.push(rule("", &["secrets"], WRITE));
     rules.push(rule("", &["pods/log"], READ));
     rules.push(rule("", &["pods/exec", "pods/portforward"], &["get", "create"]));
+    rules.push(rule("concejo.dev", BACKUP_KINDS, REQUESTS));
     rules.extend(GUARDRAILS.iter().map(|(g, r)| rule(g, r, READ)));
     rules
 }
@@ -78,6 +82,7 @@ fn auditor_rules() -> Vec<PolicyRule> {
     // Auditors read everything but secrets' contents, and cannot exec into pods.
     let mut rules: Vec<_> = WORKLOADS.iter().map(|(g, r)| rule(g, r, READ)).collect();
     rules.push(rule("", &["pods/log"], READ));
+    rules.push(rule("concejo.dev", BACKUP_KINDS, READ));
     rules.extend(GUARDRAILS.iter().map(|(g, r)| rule(g, r, READ)));
     rules
 }

@@ -88,6 +88,74 @@ impl Collector for TenantsByPhase {
     }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantLabels {
+    ine_code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DrillLabels {
+    ine_code: String,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FailureLabels {
+    /// backup, retain or drill.
+    run: &'static str,
+    reason: &'static str,
+}
+
+/// The last backup and drill of every tenant, read from `status.backup` in the Municipality
+/// cache at each scrape (so they survive restarts and need no bookkeeping): one series per
+/// tenant, like the certificate expiry.
+#[derive(Debug, Default)]
+struct Backups(Arc<OnceLock<Store<Municipality>>>);
+
+impl Collector for Backups {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let Some(store) = self.0.get() else { return Ok(()) };
+        let tenants = store.state();
+        let seconds = |t: &Option<String>| t.as_deref().and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok());
+        let backups: Vec<_> = tenants
+            .iter()
+            .filter_map(|m| Some((m.spec.ine_code.clone(), m.status.as_ref()?.backup.clone()?)))
+            .collect();
+        type Read = fn(&crate::api::v1alpha1::BackupStatus) -> Option<i64>;
+        let gauges: [(&str, &str, Read); 3] = [
+            (
+                "backup_last_success_timestamp_seconds",
+                "When each tenant's last backup ended well (unix seconds)",
+                |b| b.last_success_time.as_deref()?.parse::<k8s_openapi::jiff::Timestamp>().ok().map(|t| t.as_second()),
+            ),
+            ("backup_last_duration_seconds", "How long each tenant's last backup took", |b| b.last_duration_seconds),
+            ("backup_last_size_bytes", "Bytes in each tenant's last snapshot", |b| b.last_bytes),
+        ];
+        for (name, help, value) in gauges {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (ine_code, backup) in &backups {
+                if let Some(v) = value(backup) {
+                    ConstGauge::new(v).encode(family.encode_family(&TenantLabels { ine_code: ine_code.clone() })?)?;
+                }
+            }
+        }
+        let mut family = encoder.encode_descriptor(
+            "backup_last_drill_timestamp_seconds",
+            "When each tenant's last restore drill ended (unix seconds), by its result",
+            None,
+            MetricType::Gauge,
+        )?;
+        for (ine_code, backup) in &backups {
+            if let (Some(t), Some(result)) = (seconds(&backup.last_drill_time), backup.last_drill_result) {
+                let result = if result == crate::api::v1alpha1::DrillResult::Passed { "Passed" } else { "Failed" };
+                let labels = DrillLabels { ine_code: ine_code.clone(), result };
+                ConstGauge::new(t.as_second()).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Every metric of the operator, registered once at start.
 pub struct Metrics {
     registry: Registry,
@@ -97,6 +165,8 @@ pub struct Metrics {
     writes: Family<WriteLabels, Counter>,
     errors: Family<ErrorLabels, Counter>,
     certificate_expiry: Family<CertificateLabels, Gauge>,
+    backups: Arc<OnceLock<Store<Municipality>>>,
+    backup_failures: Family<FailureLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -129,14 +199,39 @@ impl Default for Metrics {
         let tenants = TenantsByPhase::default();
         let store = tenants.0.clone();
         registry.register_collector(Box::new(tenants));
-        Self { registry, tenants: store, reconciles, reconcile_duration, writes, errors, certificate_expiry }
+        let backup_collector = Backups::default();
+        let backups = backup_collector.0.clone();
+        registry.register_collector(Box::new(backup_collector));
+        let backup_failures = Family::<FailureLabels, Counter>::default();
+        registry.register(
+            "backup_failures",
+            "Backup, retention and drill runs that failed, by run and reason",
+            backup_failures.clone(),
+        );
+        Self {
+            registry,
+            tenants: store,
+            reconciles,
+            reconcile_duration,
+            writes,
+            errors,
+            certificate_expiry,
+            backups,
+            backup_failures,
+        }
     }
 }
 
 impl Metrics {
     /// Counts tenants by phase from this cache at every scrape (set once, when the controller starts).
     pub fn observe_tenants(&self, store: Store<Municipality>) {
-        let _ = self.tenants.set(store);
+        let _ = self.tenants.set(store.clone());
+        let _ = self.backups.set(store);
+    }
+
+    /// Counts one failed run (`run`: backup, retain or drill; `reason` from a fixed set).
+    pub fn backup_failed(&self, run: &'static str, reason: &'static str) {
+        self.backup_failures.get_or_create(&FailureLabels { run, reason }).inc();
     }
 
     pub fn reconciled(&self, outcome: Outcome, took: Duration) {
@@ -191,5 +286,36 @@ mod tests {
         assert!(text.contains("concejo_api_writes_total{kind=\"Namespace\",verb=\"apply\"} 1"), "{text}");
         assert!(text.contains("concejo_reconcile_errors_total{category=\"Kubernetes\"} 1"), "{text}");
         assert!(text.contains("concejo_reconcile_duration_seconds_bucket"), "{text}");
+    }
+
+    #[test]
+    fn backups_are_read_from_the_tenants_status() {
+        let m = Metrics::default();
+        let (store, mut writer) = kube::runtime::reflector::store::<Municipality>();
+        let mut muni = crate::testing::municipality("leon", "24089");
+        muni.status = Some(crate::api::v1alpha1::MunicipalityStatus {
+            backup: Some(crate::api::v1alpha1::BackupStatus {
+                last_success_time: Some("2026-11-20T01:10:00Z".into()),
+                last_bytes: Some(52_428_800),
+                last_duration_seconds: Some(13),
+                last_drill_time: Some("2026-11-20T02:00:00Z".into()),
+                last_drill_result: Some(crate::api::v1alpha1::DrillResult::Failed),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        writer.apply_watcher_event(&kube::runtime::watcher::Event::Apply(muni));
+        m.observe_tenants(store);
+        m.backup_failed("drill", "Checksum");
+        let text = m.encode();
+        for line in [
+            "concejo_backup_last_success_timestamp_seconds{ine_code=\"24089\"} 1795137000",
+            "concejo_backup_last_size_bytes{ine_code=\"24089\"} 52428800",
+            "concejo_backup_last_duration_seconds{ine_code=\"24089\"} 13",
+            "concejo_backup_last_drill_timestamp_seconds{ine_code=\"24089\",result=\"Failed\"} 1795140000",
+            "concejo_backup_failures_total{run=\"drill\",reason=\"Checksum\"} 1",
+        ] {
+            assert!(text.contains(line), "{line} missing in {text}");
+        }
     }
 }

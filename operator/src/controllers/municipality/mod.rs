@@ -6,6 +6,7 @@
 //! and write it if it changed. Deletion goes through [`finalize`].
 
 pub mod apply;
+pub mod backup;
 pub mod certificate;
 pub mod dereference;
 pub mod finalize;
@@ -45,6 +46,8 @@ use crate::runtime::ssa;
 pub const RESYNC: Duration = Duration::from_secs(300);
 /// How often a tenant waiting on Kubernetes (a namespace still terminating) is looked at again.
 pub const WAIT: Duration = Duration::from_secs(2);
+/// How often a tenant waiting for its province's backup repository is looked at again.
+pub const BACKUP_WAIT: Duration = Duration::from_secs(5);
 /// How often a plan refused for being below current usage is checked again (usage changes do
 /// not trigger reconciles).
 pub const USAGE_RECHECK: Duration = Duration::from_secs(30);
@@ -61,6 +64,10 @@ pub struct Context {
     pub storage_classes: Store<StorageClass>,
     /// Every managed kind's cache.
     pub caches: Caches,
+    /// Backup runs, Backups and Restores.
+    pub runs: backup::Caches,
+    /// The provinces' backup repositories and the escrowed keys.
+    pub repository: crate::controllers::province::backup::Caches,
     pub index: Arc<Index>,
     /// The operator's namespace (CA Secrets).
     pub namespace: String,
@@ -121,10 +128,11 @@ async fn pipeline(municipality: &Municipality, ctx: &Context) -> Result<(Action,
     write_status(municipality, &outcome, ctx, &api).await?;
 
     let failed: Vec<String> = match &outcome {
-        Outcome::Enforced { isolation, certificate, storage, collaboration, .. } => [isolation, certificate]
+        Outcome::Enforced { isolation, certificate, storage, collaboration, backup, .. } => [isolation, certificate]
             .into_iter()
             .chain(storage.iter())
             .chain(collaboration.iter())
+            .chain(backup.as_ref().map(|b| &b.ready))
             .filter_map(|p| match p {
                 Part::Failed { message, .. } => Some(message.clone()),
                 _ => None,
@@ -139,6 +147,14 @@ async fn pipeline(municipality: &Municipality, ctx: &Context) -> Result<(Action,
         Outcome::Enforced { isolation: Part::Waiting { .. }, .. }
         | Outcome::Enforced { certificate: Part::Waiting { .. }, .. }
         | Outcome::Terminating { .. } => Action::requeue(WAIT),
+        // The key and the province's repository are made by other steps and controllers.
+        Outcome::Enforced {
+            backup:
+                Some(backup::Outcome {
+                    ready: Part::Waiting { reason: "WaitingForRepository" | "WaitingForKey", .. }, ..
+                }),
+            ..
+        } => Action::requeue(BACKUP_WAIT),
         Outcome::Enforced { certificate_status: Some(certificate), .. } => {
             let renewal = certificate.renewal_time.parse::<Timestamp>().map(|t| t.as_second()).unwrap_or(i64::MAX);
             let until = (renewal - Timestamp::now().as_second()).max(1) as u64;
@@ -165,6 +181,11 @@ async fn provision(
         return Ok(Outcome::Enforced {
             storage: tenant.storage.as_ref().map(|_| waiting.clone()),
             collaboration: tenant.collaboration.as_ref().map(|_| waiting.clone()),
+            backup: tenant.backup.as_ref().map(|_| backup::Outcome {
+                ready: waiting.clone(),
+                verified: None,
+                status: None,
+            }),
             tenant: Box::new(tenant),
             invalid,
             isolation: waiting.clone(),
@@ -175,12 +196,13 @@ async fn provision(
     let prepared = certificate::prepare(&tenant, inputs).await;
     let credentials = suite::credentials(&tenant, ctx).await;
     let expandable = suite::expandable(&tenant, ctx);
+    let key = backup::key::resolve(&tenant, ctx).await;
     let context = resources::Context {
         certificate: prepared.certificate(),
         credentials: credentials.as_ref().ok().and_then(Option::as_ref),
         volumes: &inputs.volumes,
         expandable,
-        backup_key: None,
+        backup_key: key.as_ref().ok().and_then(Option::as_ref),
     };
     let desired = resources::build(&tenant, &context)?;
     let isolation = apply::part(ctx, &desired, resources::Part::Isolation, status::isolated(&tenant)).await;
@@ -211,7 +233,7 @@ async fn provision(
         }),
     };
     // Applied when enabled and when disabled (then its workloads are removed; volumes stay).
-    let suite_part = match (blocked, credentials) {
+    let suite_part = match (blocked.clone(), credentials) {
         (Some(waiting), _) => waiting,
         (None, Err(e)) => Part::Failed { reason: "CredentialsUnreadable", message: e.to_string() },
         (None, Ok(_)) if storage.as_ref().is_some_and(Part::failed) => {
@@ -224,9 +246,11 @@ async fn provision(
             other => other,
         },
     };
+    let backup = backup::reconcile(municipality, &tenant, &key, &desired, blocked.as_ref(), ctx).await;
     Ok(Outcome::Enforced {
         certificate_status: prepared.status().cloned(),
         collaboration: tenant.collaboration.as_ref().map(|_| suite_part),
+        backup,
         storage,
         tenant: Box::new(tenant),
         invalid,

@@ -3,15 +3,18 @@
 
 use k8s_openapi::jiff::Timestamp;
 
+use super::backup;
 use crate::api::v1alpha1::Endpoints;
 use crate::api::v1alpha1::{CertificateStatus, Municipality, MunicipalityStatus, Phase};
 use crate::controllers::conditions::{
-    self, CERTIFICATE_READY, COLLABORATION_READY, Desired, ISOLATED, READY, STORAGE_READY, VALID,
+    self, BACKUP_READY, CERTIFICATE_READY, COLLABORATION_READY, Desired, ISOLATED, READY, RESTORE_VERIFIED,
+    STORAGE_READY, VALID,
 };
 use crate::domain::{Invalid, ValidTenant};
 
 /// The condition types this controller owns (others may be owned by other writers).
-pub const OWNED: &[&str] = &[VALID, ISOLATED, CERTIFICATE_READY, STORAGE_READY, COLLABORATION_READY, READY];
+pub const OWNED: &[&str] =
+    &[VALID, ISOLATED, CERTIFICATE_READY, STORAGE_READY, COLLABORATION_READY, BACKUP_READY, RESTORE_VERIFIED, READY];
 
 /// How one part of the tenant stands after a reconcile.
 #[derive(Clone, Debug, PartialEq)]
@@ -48,6 +51,8 @@ fn ready_reason(type_: &str) -> &'static str {
         CERTIFICATE_READY => "Issued",
         STORAGE_READY => "Bound",
         COLLABORATION_READY => "Available",
+        BACKUP_READY => "Scheduled",
+        RESTORE_VERIFIED => "DrillPassed",
         _ => "Applied",
     }
 }
@@ -86,6 +91,8 @@ pub enum Outcome {
         storage: Option<Part>,
         /// The suite, when enabled.
         collaboration: Option<Part>,
+        /// Backups, when the tenant has them.
+        backup: Option<backup::Outcome>,
     },
     /// The Municipality is being deleted and its tenant retained or removed.
     Terminating { message: String },
@@ -115,7 +122,16 @@ pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -
                 Desired::new(READY, false, "InvalidSpec", nothing),
             ]
         }
-        Outcome::Enforced { tenant, invalid, isolation, certificate, certificate_status, storage, collaboration } => {
+        Outcome::Enforced {
+            tenant,
+            invalid,
+            isolation,
+            certificate,
+            certificate_status,
+            storage,
+            collaboration,
+            backup,
+        } => {
             status.namespace = Some(tenant.namespace());
             status.plan = Some(tenant.plan_name.clone());
             status.hosts = tenant.hosts.clone();
@@ -133,6 +149,10 @@ pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -
             let mut parts = vec![(ISOLATED, isolation), (CERTIFICATE_READY, certificate)];
             parts.extend(storage.as_ref().map(|p| (STORAGE_READY, p)));
             parts.extend(collaboration.as_ref().map(|p| (COLLABORATION_READY, p)));
+            parts.extend(backup.as_ref().map(|b| (BACKUP_READY, &b.ready)));
+            if let Some(recorded) = backup.as_ref().and_then(|b| b.status.clone()) {
+                status.backup = Some(recorded);
+            }
             let all_ready = invalid.is_none() && parts.iter().all(|(_, p)| p.is_ready());
             let provisioned = previous.namespace.is_some();
             let ready = if all_ready {
@@ -161,6 +181,9 @@ pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -
             });
             let mut desired = vec![valid];
             desired.extend(parts.iter().map(|(t, p)| p.condition(t)));
+            // Drills are reported, not summed into Ready: a failed one is a failing condition and
+            // a Warning Event; the tenant keeps working.
+            desired.extend(backup.as_ref().and_then(|b| b.verified.as_ref()).map(|p| p.condition(RESTORE_VERIFIED)));
             desired.push(ready);
             desired
         }
@@ -216,6 +239,7 @@ mod tests {
             certificate_status: Some(certificate()),
             storage: None,
             collaboration: None,
+            backup: None,
         }
     }
 
@@ -329,12 +353,12 @@ mod tests {
     fn conditions_of_other_writers_are_kept() {
         let mut muni = municipality("ponferrada", "24115");
         let mut status = compute(&muni, &ready(&muni), at(10));
-        let mut backup = status.conditions[0].clone();
-        backup.type_ = "BackupReady".into();
-        status.conditions.push(backup.clone());
+        let mut compliant = status.conditions[0].clone();
+        compliant.type_ = "Compliant".into();
+        status.conditions.push(compliant.clone());
         muni.status = Some(status);
         let next = compute(&muni, &ready(&muni), at(20));
-        assert!(next.conditions.contains(&backup));
+        assert!(next.conditions.contains(&compliant));
         assert_eq!(muni.status.as_ref(), Some(&next));
     }
 }

@@ -1,6 +1,7 @@
 //! The Province controller: keeps the province's CA in place ([`ca`]), runs its office pool
 //! ([`office`]) and rolls its tenants up into its status ([`status`]).
 
+pub mod backup;
 pub mod ca;
 pub mod office;
 pub mod status;
@@ -38,6 +39,8 @@ pub struct Context {
     pub plans: Store<ServicePlan>,
     /// The office pools' objects.
     pub office: office::Caches,
+    /// The backup repositories' objects and the escrowed keys.
+    pub backup: backup::Caches,
 }
 
 /// Keeps the province's CA and office pool in place and counts its Municipalities; writes the
@@ -58,8 +61,16 @@ pub async fn reconcile(province: Arc<Province>, ctx: Arc<Context>) -> Result<Act
         Err(ca::Problem::Failed(e)) => return Err(e),
     };
     let office = office::reconcile(&province, &mine, authority.as_ref(), &ctx).await?;
+    let repository = backup::reconcile(&province, &ctx).await?;
     let previous = province.status.clone().unwrap_or_default();
-    let desired = status::compute(&province, &mine, ca_condition, office.as_ref(), Timestamp::now());
+    let desired = status::compute(
+        &province,
+        &mine,
+        ca_condition,
+        office.as_ref(),
+        repository.as_ref().map(|r| r.condition.clone()),
+        Timestamp::now(),
+    );
     let current = crate::api::v1alpha1::ProvinceStatus {
         conditions: conditions::only(&previous.conditions, status::OWNED),
         ..previous
@@ -70,7 +81,11 @@ pub async fn reconcile(province: Arc<Province>, ctx: Arc<Context>) -> Result<Act
     if let Some(failed) = office.as_ref().and_then(|o| o.failed.clone()) {
         return Err(Error::Parts(format!("office pool: {failed}")));
     }
+    if let Some(failed) = repository.as_ref().and_then(|r| r.failed.clone()) {
+        return Err(Error::Parts(format!("backup repository: {failed}")));
+    }
     let next = office.and_then(|o| o.next).map_or(next, |n| next.min(n));
+    let next = repository.and_then(|r| r.next).map_or(next, |n| next.min(n));
     Ok(Action::requeue(next))
 }
 

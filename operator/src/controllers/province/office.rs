@@ -59,10 +59,11 @@ impl Caches {
     }
 }
 
-/// The province INE code of the office namespace an object is (or lives in), if it is one.
-fn code_of<K: Kind>(object: &K) -> Option<String> {
+/// The province INE code of the namespace an object is (or lives in), if `code_of_namespace`
+/// recognises it.
+fn code_of<K: Kind>(object: &K, code_of_namespace: fn(&str) -> Option<&str>) -> Option<String> {
     let namespace = object.namespace().unwrap_or_else(|| object.name_any());
-    namespace::ine_code_of(&namespace).map(str::to_owned)
+    code_of_namespace(&namespace).map(str::to_owned)
 }
 
 /// Starts one watch per kind of the pool (concejo's office objects only); each significant
@@ -70,30 +71,39 @@ fn code_of<K: Kind>(object: &K) -> Option<String> {
 pub fn watch(client: &Client, provinces: Store<Province>, queue: UnboundedSender<ObjectRef<Province>>) -> Caches {
     let config = || watcher::Config::default().labels(&office::selector());
     let start = |config| (client, provinces.clone(), queue.clone(), config);
+    let of = namespace::ine_code_of;
     Caches {
-        namespaces: watch_kind(start(config()), watches::content::<Namespace>),
-        network_policies: watch_kind(start(config()), watches::content::<NetworkPolicy>),
-        secrets: watch_kind(start(config().fields(&format!("metadata.name={}", tls::SECRET_NAME))), |s: &Secret| {
-            watches::content(s)
-        }),
-        services: watch_kind(start(config()), watches::content::<Service>),
+        namespaces: watch_kind(start(config()), of, watches::content::<Namespace>),
+        network_policies: watch_kind(start(config()), of, watches::content::<NetworkPolicy>),
+        secrets: watch_kind(
+            start(config().fields(&format!("metadata.name={}", tls::SECRET_NAME))),
+            of,
+            watches::content::<Secret>,
+        ),
+        services: watch_kind(start(config()), of, watches::content::<Service>),
         // Its availability is the pool's condition: status changes count too.
-        deployments: watch_kind(start(config()), watches::content_and_status::<Deployment>),
-        ingresses: watch_kind(start(config()), watches::content::<Ingress>),
+        deployments: watch_kind(start(config()), of, watches::content_and_status::<Deployment>),
+        ingresses: watch_kind(start(config()), of, watches::content::<Ingress>),
     }
 }
 
-type Wiring<'a> = (&'a Client, Store<Province>, UnboundedSender<ObjectRef<Province>>, watcher::Config);
+pub type Wiring<'a> = (&'a Client, Store<Province>, UnboundedSender<ObjectRef<Province>>, watcher::Config);
 
-fn watch_kind<K: Kind>(wiring: Wiring<'_>, significant: fn(&K) -> u64) -> Store<K> {
+/// One watch of a kind of a province's namespace (`code_of_namespace` says which are and of
+/// what province); a significant change sends the Province(s) of that INE code to the queue.
+pub fn watch_kind<K: Kind>(
+    wiring: Wiring<'_>,
+    code_of_namespace: fn(&str) -> Option<&str>,
+    significant: fn(&K) -> u64,
+) -> Store<K> {
     let (client, provinces, queue, config) = wiring;
     let mut changes = Changes::new(significant);
     watches::spawn(
         Api::<K>::all(client.clone()),
         config,
-        |o: &K| code_of(o).is_some(),
+        move |o: &K| code_of(o, code_of_namespace).is_some(),
         move |event| {
-            let Some(code) = changes.of(event).and_then(code_of) else { return };
+            let Some(code) = changes.of(event).and_then(|o| code_of(o, code_of_namespace)) else { return };
             for province in provinces.state().iter().filter(|p| p.spec.ine_code == code) {
                 let _ = queue.unbounded_send(ObjectRef::from_obj(&**province));
             }
@@ -253,7 +263,7 @@ async fn apply(ctx: &Context, objects: Objects) -> Result<(), String> {
 }
 
 /// Applies one object unless its cached live self already says everything it declares.
-async fn ensure<K: Kind>(ctx: &Context, cache: &Store<K>, object: &K) -> Result<(), String> {
+pub(super) async fn ensure<K: Kind>(ctx: &Context, cache: &Store<K>, object: &K) -> Result<(), String> {
     let name = object.name_any();
     let failed = |e: &dyn std::fmt::Display| format!("{} {name}: {e}", K::kind(&()));
     let key = match object.namespace() {
@@ -346,11 +356,12 @@ mod tests {
         let pool = serving(&[]);
         let (leaf, trust) = office::tls::tests::certificate(&pool);
         let objects = office::build(&pool, &leaf, &trust);
-        assert_eq!(code_of(&objects.namespace).as_deref(), Some("24"));
-        assert_eq!(code_of(&objects.deployment).as_deref(), Some("24"));
+        let of = namespace::ine_code_of;
+        assert_eq!(code_of(&objects.namespace, of).as_deref(), Some("24"));
+        assert_eq!(code_of(&objects.deployment, of).as_deref(), Some("24"));
         let mut elsewhere = objects.service.clone();
         elsewhere.metadata.namespace = Some("muni-24089".into());
-        assert_eq!(code_of(&elsewhere), None, "a look-alike in a tenant namespace is not the pool's");
+        assert_eq!(code_of(&elsewhere, of), None, "a look-alike in a tenant namespace is not the pool's");
     }
 
     #[test]

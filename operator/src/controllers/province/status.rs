@@ -6,18 +6,20 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::office::Report;
 use crate::api::v1alpha1::{Municipality, Phase, Province, ProvinceStatus};
-use crate::controllers::conditions::{self, CA_READY, Desired, OFFICE_READY, TENANTS_READY};
+use crate::controllers::conditions::{self, BACKUP_TARGET_READY, CA_READY, Desired, OFFICE_READY, TENANTS_READY};
 
 /// The condition types this controller owns.
-pub const OWNED: &[&str] = &[CA_READY, TENANTS_READY, OFFICE_READY];
+pub const OWNED: &[&str] = &[CA_READY, TENANTS_READY, OFFICE_READY, BACKUP_TARGET_READY];
 
-/// The status from the tenants, the CA's condition and the office pool (`None`: the Province
-/// runs none, so neither `status.office` nor `OfficeReady` is there).
+/// The status from the tenants, the CA's condition, the office pool (`None`: the Province
+/// runs none, so neither `status.office` nor `OfficeReady` is there) and the backup repository's
+/// condition (`None`: no backup target, no `BackupTargetReady`).
 pub fn compute(
     province: &Province,
     tenants: &[Arc<Municipality>],
     ca: Desired,
     office: Option<&Report>,
+    backup: Option<Desired>,
     now: Timestamp,
 ) -> ProvinceStatus {
     let previous = province.status.clone().unwrap_or_default();
@@ -32,6 +34,7 @@ pub fn compute(
     let generation = province.metadata.generation;
     let mut desired = vec![ca, all_ready];
     desired.extend(office.map(|o| o.condition.clone()));
+    desired.extend(backup);
     ProvinceStatus {
         observed_generation: generation,
         municipalities: total,
@@ -53,7 +56,7 @@ mod tests {
         ready.status = Some(MunicipalityStatus { phase: Some(Phase::Ready), ..Default::default() });
         let pending = municipality("ponferrada", "24115");
         let ca = Desired::new(CA_READY, true, "Ready", "in place");
-        let status = compute(&leon(), &[Arc::new(ready), Arc::new(pending)], ca, None, Timestamp::UNIX_EPOCH);
+        let status = compute(&leon(), &[Arc::new(ready), Arc::new(pending)], ca, None, None, Timestamp::UNIX_EPOCH);
         assert_eq!((status.municipalities, status.ready), (2, 1));
         assert!(!conditions::is_true(&status.conditions, TENANTS_READY));
         assert!(conditions::is_true(&status.conditions, CA_READY));
@@ -70,7 +73,7 @@ mod tests {
             next: None,
             failed: None,
         };
-        let status = compute(&leon(), &[], ca, Some(&office), Timestamp::UNIX_EPOCH);
+        let status = compute(&leon(), &[], ca, Some(&office), None, Timestamp::UNIX_EPOCH);
         assert_eq!(status.office, Some(office.status));
         let c = status.conditions.iter().find(|c| c.type_ == OFFICE_READY).unwrap();
         assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "Provisioning"));

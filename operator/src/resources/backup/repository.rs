@@ -56,8 +56,10 @@ pub struct Repository {
     pub secondary_credentials: Option<BTreeMap<String, ByteString>>,
     /// Every tenant's htpasswd line, sorted.
     pub tenants: Vec<String>,
-    /// The province's login: kept once made.
+    /// The province's login: kept once made; and its htpasswd line (bcrypt salts each hash, so
+    /// the line in place is kept while it still verifies: [`admin_htpasswd`]).
     pub admin_password: String,
+    pub admin_htpasswd: String,
 }
 
 impl Repository {
@@ -74,6 +76,7 @@ impl Repository {
             secondary_credentials: None,
             tenants: vec![],
             admin_password: String::new(),
+            admin_htpasswd: String::new(),
         })
     }
 
@@ -177,7 +180,7 @@ pub fn build(repo: &Repository) -> Objects {
                 (credentials::PASSWORD, repo.admin_password.clone()),
             ]),
         ),
-        secret(ADMIN_HTPASSWD_SECRET, text(&[("htpasswd", format!("{}\n", admin_line(repo)))])),
+        secret(ADMIN_HTPASSWD_SECRET, text(&[("htpasswd", format!("{}\n", repo.admin_htpasswd))])),
     ];
     if let Some(data) = &repo.secondary_credentials {
         secrets.push(secret(SECONDARY_SECRET, data.clone()));
@@ -191,9 +194,17 @@ pub fn build(repo: &Repository) -> Objects {
     }
 }
 
-/// The province's htpasswd line; made again only when its password changes (bcrypt salts).
-pub fn admin_line(repo: &Repository) -> String {
-    htpasswd_line(ADMIN_USER, &repo.admin_password)
+/// The province's htpasswd line: `live` (the line in place) while it verifies `password`, else a
+/// new one.
+pub fn admin_htpasswd(password: &str, live: Option<&str>) -> String {
+    let verifies = |line: &str| {
+        line.split_once(':')
+            .is_some_and(|(user, hash)| user == ADMIN_USER && bcrypt::verify(password, hash).unwrap_or(false))
+    };
+    match live.map(str::trim) {
+        Some(line) if verifies(line) => line.to_owned(),
+        _ => htpasswd_line(ADMIN_USER, password),
+    }
 }
 
 fn pod_selector(name: &str) -> BTreeMap<String, String> {
@@ -339,6 +350,9 @@ mod tests {
         province.spec.backup.target = Some(s3_target("concejo"));
         let mut repo = Repository::new(&province, "rclone".into(), BTreeMap::new()).unwrap();
         repo.admin_password = new_admin_password();
+        repo.admin_htpasswd = admin_htpasswd(&repo.admin_password, None);
+        assert_eq!(admin_htpasswd(&repo.admin_password, Some(&repo.admin_htpasswd)), repo.admin_htpasswd, "kept");
+        assert_ne!(admin_htpasswd("another", Some(&repo.admin_htpasswd)), repo.admin_htpasswd, "made again");
         let o = build(&repo);
         assert_eq!(o.namespace.metadata.name.as_deref(), Some("concejo-backup-24"));
         let args = |i: usize| o.deployments[i].spec.template.spec.as_ref().unwrap().containers[0].args.clone().unwrap();

@@ -101,6 +101,7 @@ pub(super) fn provisioned(m: &Municipality) -> (Vec<Value>, MunicipalityStatus) 
         invalid: None,
         storage: None,
         collaboration: None,
+        backup: None,
     };
     let status = status::compute(m, &outcome, Timestamp::now());
     (live(&desired), status)
@@ -133,6 +134,21 @@ pub(super) fn setup(m: &Municipality, live: &[Value]) -> (Arc<Context>, ApiServe
         ca_secrets: store([ca_secret::build(ca(), "leon", "24", "default")]),
         storage_classes: store([storage_class("cifrado-ssd"), storage_class("estandar-hdd")]),
         caches,
+        runs: super::super::backup::Caches {
+            jobs: store([]),
+            pods: store([]),
+            backups: store([]),
+            restores: store([]),
+        },
+        repository: crate::controllers::province::backup::Caches {
+            namespaces: store([]),
+            network_policies: store([]),
+            secrets: store([]),
+            services: store([]),
+            deployments: store([]),
+            escrows: store([]),
+            buckets: store([]),
+        },
         index: Arc::new(index),
         namespace: "default".into(),
         metrics: Arc::new(Metrics::default()),

@@ -1,0 +1,157 @@
+//! The Backup and Restore objects of a tenant's namespace: each gets its Job once (owned by it,
+//! so deleting it stops the run), and a status that follows the Job until it ends. A Restore's
+//! new volume is not owned by it: deleting the Restore keeps the restored data.
+
+use std::sync::Arc;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, PostParams};
+use kube::runtime::reflector::ObjectRef;
+use kube::{Resource, ResourceExt};
+
+use super::super::Context;
+use super::runs::{pods_of, read};
+use crate::api::v1alpha1::{Backup, Restore, RestoreTarget, RunStatus};
+use crate::domain::ValidTenant;
+use crate::domain::runs as outcomes;
+use crate::resources::backup::{Key, runs};
+use crate::resources::labels;
+use crate::runtime::errors::Error;
+use crate::runtime::ssa;
+
+/// Why a tenant's Backup or Restore cannot run now (`None`: it can).
+fn blocked(tenant: &ValidTenant, key: Option<&Key>) -> Option<String> {
+    match &tenant.backup {
+        None => Some(format!(
+            "Municipality {} has no backups: spec.backup.enabled is false, or it has no volumes",
+            tenant.name
+        )),
+        Some(b) if b.missing.is_some() => b.missing.clone(),
+        Some(_) if key.is_none() => Some("the tenant's backup key is not available yet (see BackupReady)".into()),
+        Some(_) => None,
+    }
+}
+
+fn running(job: Option<&Job>, ctx: &Context) -> bool {
+    job.is_some_and(|j| {
+        pods_of(j, ctx).iter().any(|p: &Arc<Pod>| p.status.as_ref().and_then(|s| s.phase.as_deref()) == Some("Running"))
+    })
+}
+
+/// Creates `job` unless it exists, owned by `owner`.
+async fn start<K: Resource<DynamicType = ()>>(owner: &K, mut job: Job, ctx: &Context) -> Result<(), Error> {
+    let namespace = job.metadata.namespace.clone().unwrap_or_default();
+    if ctx.runs.jobs.get(&ObjectRef::new(&job.name_any()).within(&namespace)).is_some() {
+        return Ok(());
+    }
+    job.metadata.owner_references = owner.controller_owner_ref(&()).map(|o| vec![o]);
+    ssa::apply(&Api::<Job>::namespaced(ctx.client.clone(), &namespace), &job, &ctx.metrics).await?;
+    Ok(())
+}
+
+/// The status a run's object should have now.
+fn follow(previous: Option<&RunStatus>, job_name: &str, namespace: &str, ctx: &Context) -> RunStatus {
+    let job = ctx.runs.jobs.get(&ObjectRef::new(job_name).within(namespace));
+    let run = job.as_deref().map(|j| read(j, ctx));
+    outcomes::run_status(previous, run.as_ref(), running(job.as_deref(), ctx))
+}
+
+/// Every Backup of the tenant's namespace: its Job started, its status followed.
+pub async fn backups(tenant: &ValidTenant, key: Option<&Key>, ctx: &Context) -> Result<(), Error> {
+    let ns = tenant.namespace();
+    let api = Api::<Backup>::namespaced(ctx.client.clone(), &ns);
+    let mine: Vec<Arc<Backup>> =
+        ctx.runs.backups.state().into_iter().filter(|b| b.namespace().as_deref() == Some(ns.as_str())).collect();
+    for object in mine {
+        let previous = object.status.as_ref();
+        if outcomes::finished(previous) || object.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let name = object.name_any();
+        let status = match (blocked(tenant, key), &tenant.backup) {
+            (Some(why), _) => outcomes::refused(previous, why, Timestamp::now()),
+            (None, Some(backup)) => {
+                start(&*object, runs::backup_job(tenant, backup, &name), ctx).await?;
+                follow(previous, &runs::backup_job_name(&name), &ns, ctx)
+            }
+            (None, None) => unreachable!("blocked says so"),
+        };
+        if Some(&status) != previous {
+            ssa::status(&api, &name, &status, &ctx.metrics).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Every Restore of the tenant's namespace: refused in place unless the tenant is suspended;
+/// otherwise its claim (new volume) and Job started, its status followed.
+pub async fn restores(tenant: &ValidTenant, key: Option<&Key>, ctx: &Context) -> Result<(), Error> {
+    let ns = tenant.namespace();
+    let api = Api::<Restore>::namespaced(ctx.client.clone(), &ns);
+    let mine: Vec<Arc<Restore>> =
+        ctx.runs.restores.state().into_iter().filter(|r| r.namespace().as_deref() == Some(ns.as_str())).collect();
+    for object in mine {
+        let previous = object.status.as_ref();
+        if outcomes::finished(previous) || object.metadata.deletion_timestamp.is_some() {
+            continue;
+        }
+        let name = object.name_any();
+        let in_place = object.spec.target == RestoreTarget::InPlace;
+        let refusal = blocked(tenant, key).or_else(|| {
+            (in_place && !tenant.suspend).then(|| {
+                format!(
+                    "refused: an InPlace restore overwrites the tenant's volumes, so Municipality {} must be \
+                     suspended first (spec.suspend: true); then create the Restore again. A NewVolume restore needs no \
+                     suspension",
+                    tenant.name
+                )
+            })
+        });
+        let status = match (refusal, &tenant.backup) {
+            (Some(why), _) => outcomes::refused(previous, why, Timestamp::now()),
+            (None, Some(backup)) => {
+                let (claim, job) = runs::restore(tenant, backup, &name, &object.spec);
+                let volume = claim.as_ref().map(|c| c.name_any());
+                // The claim is made before the Job: once the Job is there, so is the claim.
+                let started = ctx.runs.jobs.get(&ObjectRef::new(&job.name_any()).within(&ns)).is_some();
+                if let Some(claim) = claim.filter(|_| !started)
+                    && let Err(why) = create_claim(claim, ctx).await?
+                {
+                    outcomes::refused(previous, why, Timestamp::now())
+                } else {
+                    start(&*object, job, ctx).await?;
+                    let mut status = follow(previous, &runs::restore_job_name(&name), &ns, ctx);
+                    status.volume = volume;
+                    status
+                }
+            }
+            (None, None) => unreachable!("blocked says so"),
+        };
+        if Some(&status) != previous {
+            ssa::status(&api, &name, &status, &ctx.metrics).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Creates a restore's claim unless it exists. A refusal by the API server (the tenant's quota,
+/// most often) is the Restore's answer, not an error to retry.
+async fn create_claim(claim: PersistentVolumeClaim, ctx: &Context) -> Result<Result<(), String>, Error> {
+    let namespace = claim.namespace().unwrap_or_default();
+    let name = claim.name_any();
+    let api = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace);
+    let params = PostParams { field_manager: Some(labels::FIELD_MANAGER.into()), ..Default::default() };
+    match api.create(&params, &claim).await {
+        Ok(_) => {
+            ctx.metrics.wrote("PersistentVolumeClaim", "create");
+            Ok(Ok(()))
+        }
+        Err(kube::Error::Api(s)) if s.code == 409 => Ok(Ok(())),
+        Err(kube::Error::Api(s)) if s.code == 403 || s.code == 422 => {
+            Ok(Err(format!("PersistentVolumeClaim {name} was refused: {}", s.message)))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
