@@ -124,7 +124,7 @@ fn a_killed_backup_leaves_a_lock_and_the_next_runs_succeed() -> anyhow::Result<(
     // The next backup is not blocked by it, and retention (province side) clears it and prunes.
     let (report, out) = w.run(&runs::backup_job(&t, &b, "after"), false)?;
     let (snapshot, _) = snapshot_of(report, &out)?;
-    let (report, out) = w.run(&runs::retain(&t, &b, &snapshot), false)?;
+    let (report, out) = w.run(&runs::retain(&t, &b, &snapshot, &[]), false)?;
     ensure!(matches!(report, Ok(Report::Retain { .. })), "{report:?}\n{}", say(&out));
     ensure!(fs::read_dir(&locks).map(|d| d.count()).unwrap_or(0) == 0, "a lock is left: {}", say(&out));
     Ok(())

@@ -12,14 +12,16 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Container, EnvVar, Secret};
 
 use super::backup_stack::{Postgres, RepoServer, S3Store, run_script, tools_path};
-use concejo::api::v1alpha1::{Municipality, Province, ServicePlan};
-use concejo::domain::backup::{Report, read_report};
+use concejo::api::v1alpha1::{Municipality, Province, S3Target, ServicePlan};
+use concejo::domain::backup::{Report, TenantBackup, read_report};
 use concejo::domain::{Inputs, ValidTenant, validate};
 use concejo::resources::backup::{Key, credentials, repository};
 use concejo::resources::collaboration::credentials as suite_credentials;
 use serde_json::json;
 
 pub const BUCKET: &str = "concejo";
+/// The bucket of the province's secondary target (in the same store: a second bucket).
+pub const SECONDARY_BUCKET: &str = "concejo-copia";
 
 /// León, backing up into the test store.
 pub fn province(endpoint: &str) -> Province {
@@ -79,7 +81,7 @@ impl World {
         let _ = fs::remove_dir_all(&root);
         fs::create_dir_all(&root)?;
         let tools = tools_path()?;
-        let s3 = S3Store::start(&root, &[BUCKET])?;
+        let s3 = S3Store::start(&root, &[BUCKET, SECONDARY_BUCKET])?;
         let admin_password = repository::new_admin_password();
         let mut secrets = HashMap::new();
         secrets.insert(
@@ -91,6 +93,7 @@ impl World {
         );
         let province = province(&s3.endpoint);
         let mut repo = repository::Repository::new(&province, "rclone".into(), Default::default()).context("repo")?;
+        repo.admin_htpasswd = repository::admin_htpasswd(&admin_password, None);
         repo.admin_password = admin_password;
         repo.tenants = keys.iter().map(|k| k.htpasswd.clone()).collect();
         let objects = repository::build(&repo);
@@ -198,6 +201,30 @@ impl World {
             }
         }
         Ok(env)
+    }
+
+    /// Gives a tenant's backups the secondary target (bucket [`SECONDARY_BUCKET`]) and its Secret.
+    pub fn add_secondary(&mut self, backup: &mut TenantBackup) {
+        let endpoint = self.s3.endpoint.clone();
+        let bucket = SECONDARY_BUCKET.to_owned();
+        let credentials_secret = repository::SECONDARY_SECRET.to_owned();
+        backup.secondary = Some(S3Target { endpoint, bucket, credentials_secret, region: None });
+        self.secrets.insert(repository::SECONDARY_SECRET.into(), self.secrets[repository::S3_SECRET].clone());
+    }
+
+    /// Runs `script` with the environment of a Job's main container (its Secrets read, its paths
+    /// moved, as [`World::run`] does) plus `extra`, in a folder of its own.
+    pub fn shell(&mut self, job: &Job, script: &str, extra: &[(&str, &str)]) -> anyhow::Result<Output> {
+        let pod = job.spec.as_ref().and_then(|s| s.template.spec.clone()).context("pod")?;
+        let container = pod.containers.last().context("container")?;
+        self.runs += 1;
+        let own = self.root.join(format!("shell-{}", self.runs));
+        for d in ["tmp", "dev"] {
+            fs::create_dir_all(own.join(d))?;
+        }
+        let mut env = self.env(container, &own, false)?;
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        run_script(script, &env, &self.tools)
     }
 
     pub fn files(&self) -> PathBuf {

@@ -45,25 +45,14 @@ pub struct TenantBackup {
     pub postgres_image: String,
 }
 
-/// Snapshots kept: the newest of each of the last `daily` days, `weekly` weeks, and so on.
+/// Snapshots kept: the newest of each of the last `daily` days, `weekly` weeks, and so on,
+/// counted among concejo's own snapshots only ([`super::retention::decide`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Keep {
     pub daily: i32,
     pub weekly: i32,
     pub monthly: i32,
     pub yearly: i32,
-}
-
-impl Keep {
-    /// restic's `forget` flags (the zero ones left out: restic reads 0 as "no such rule").
-    pub fn flags(&self) -> String {
-        [("daily", self.daily), ("weekly", self.weekly), ("monthly", self.monthly), ("yearly", self.yearly)]
-            .iter()
-            .filter(|(_, n)| *n > 0)
-            .map(|(what, n)| format!("--keep-{what} {n}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    }
 }
 
 /// The province's backup namespace.
@@ -222,12 +211,17 @@ pub enum Report {
         #[serde(default)]
         tables: i64,
     },
+    /// Retention: the snapshots left of the tenant's host (its own additions included), whether
+    /// the copy to the secondary target ran, and how many of the ids it was given it forgot now
+    /// (ids already gone, forgotten by an earlier try, are not counted).
     Retain {
         snapshot: String,
         #[serde(default)]
         snapshots: i64,
         #[serde(default)]
         copied: bool,
+        #[serde(default)]
+        forgotten: i64,
     },
 }
 
@@ -278,7 +272,6 @@ mod tests {
         let own = Retention { daily: Some(30), ..Default::default() };
         assert_eq!(keep(&own, &plan), Keep { daily: 30, weekly: 4, monthly: 12, yearly: 2 });
         assert_eq!(keep(&Retention::default(), &Retention::default()), DEFAULT_KEEP);
-        assert_eq!(DEFAULT_KEEP.flags(), "--keep-daily 7 --keep-weekly 4 --keep-monthly 12");
     }
 
     #[test]
@@ -332,6 +325,8 @@ mod tests {
         }
         let drill = r#"{"message_type":"drill","snapshot":"4f2a","files":3,"bytes":1024,"tables":12}"#;
         assert!(matches!(read_report(drill), Ok(Report::Drill { tables: 12, .. })));
+        let retain = r#"{"message_type":"retain","snapshot":"4f2a","snapshots":21,"copied":true,"forgotten":2}"#;
+        assert!(matches!(read_report(retain), Ok(Report::Retain { snapshots: 21, copied: true, forgotten: 2, .. })));
         let failed = "restoring...\nFatal: wrong password or no key found\n\n";
         assert_eq!(read_report(failed).unwrap_err(), "Fatal: wrong password or no key found");
         assert_eq!(read_report("").unwrap_err(), "the run left no message");

@@ -1,5 +1,6 @@
 //! Pure rules, no client: the Spanish identifiers and the INE register, quantities and durations
-//! as Kubernetes reads them, plans, the suite's size and images, the checked tenant, validation and who holds a claim.
+//! as Kubernetes reads them, plans, the suite's size and images, backups and what retention forgets, the checked tenant,
+//! validation and who holds a claim.
 
 pub mod backup;
 pub mod claims;
@@ -9,6 +10,7 @@ pub mod identifiers;
 pub mod images;
 pub mod plan;
 pub mod quantity;
+pub mod retention;
 pub mod runs;
 pub mod suite;
 pub mod tenant;

@@ -274,7 +274,7 @@ mod tests {
         let mut retain = run(
             "retain-24089-bbbb2222",
             "2026-11-21T01:20:00Z",
-            Ok(Report::Retain { snapshot: "bbbb2222".into(), snapshots: 1, copied: false }),
+            Ok(Report::Retain { snapshot: "bbbb2222".into(), snapshots: 1, copied: false, forgotten: 1 }),
         );
         retain.forget = vec!["aaaa1111".into()];
         let status = record(&status, &[], &[retain], &[]);

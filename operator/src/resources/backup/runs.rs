@@ -1,6 +1,7 @@
 //! Every run, built from the tenant: the backup (the CronJob's template and a Backup's Job), a
 //! Restore's claim and Job, and on the province's side retention after a backup and the restore
-//! drill. The data-path tests run these very pods' scripts and environments (e2e/tests/backup_data.rs).
+//! drill. The data-path tests run these very pods' scripts and environments (e2e/tests/backup_data.rs,
+//! e2e/tests/backup_retention.rs).
 
 use std::collections::BTreeMap;
 
@@ -238,10 +239,13 @@ fn province_run<'a>(
     }
 }
 
-/// Retention after the backup that made `snapshot`, then the copy to the secondary target.
-pub fn retain(tenant: &ValidTenant, tenant_backup: &TenantBackup, snapshot: &str) -> Job {
+/// Retention after the backup that made `snapshot`: forgets exactly the snapshots `forget` names
+/// (what [`crate::domain::retention::decide`] chose among concejo's own; env `FORGET`, the ids
+/// separated by spaces, empty for none), prunes and checks the repository, then copies to the
+/// secondary target and forgets there the copies of the same snapshots.
+pub fn retain(tenant: &ValidTenant, tenant_backup: &TenantBackup, snapshot: &str, forget: &[String]) -> Job {
     let mut vars = province_env(tenant, tenant_backup, snapshot);
-    vars.push(env("KEEP", tenant_backup.keep.flags()));
+    vars.push(env("FORGET", forget.join(" ")));
     if let Some(s3) = &tenant_backup.secondary {
         vars.push(env(
             "SECONDARY_REPOSITORY",
@@ -287,4 +291,39 @@ pub fn drill(tenant: &ValidTenant, tenant_backup: &TenantBackup, snapshot: &str,
         &province_run(RunKind::Drill, tenant, tenant_backup, step, vec![scratch]),
         &drill_job_name(&tenant.ine_code, snapshot),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{municipality, s3_target, valid_in};
+
+    fn value<'a>(job: &'a Job, name: &str) -> Option<&'a str> {
+        let pod = job.spec.as_ref()?.template.spec.as_ref()?;
+        pod.containers[0].env.as_ref()?.iter().find(|e| e.name == name)?.value.as_deref()
+    }
+
+    #[test]
+    fn retention_is_told_exactly_which_snapshots_to_forget() {
+        let mut m = municipality("leon", "24089");
+        m.spec.collaboration.enabled = true;
+        let tenant = valid_in(&m, |p| p.spec.backup.target = Some(s3_target("concejo")));
+        let b = tenant.backup.clone().unwrap();
+        let snapshot = "4f2a9c1e0b7d".repeat(5);
+        let forget = vec!["a".repeat(64), "b".repeat(64)];
+        let job = retain(&tenant, &b, &snapshot, &forget);
+        assert_eq!(job.metadata.name.as_deref(), Some("retain-24089-4f2a9c1e0b7d"));
+        assert_eq!(job.metadata.namespace.as_deref(), Some("concejo-backup-24"));
+        assert_eq!(value(&job, "FORGET"), Some(format!("{} {}", forget[0], forget[1]).as_str()));
+        assert_eq!(value(&job, "SNAPSHOT"), Some(snapshot.as_str()));
+        assert_eq!(
+            value(&job, "RESTIC_REPOSITORY"),
+            Some("rest:http://repository-admin.concejo-backup-24.svc.cluster.local:8000/muni-24089/")
+        );
+        assert_eq!(value(&job, "KEEP"), None, "no calendar policy over the repository's own list");
+        let script =
+            &job.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0].command.as_ref().unwrap()[2];
+        assert!(script.contains("restic check") && !script.contains("--keep-"), "{script}");
+        assert_eq!(value(&retain(&tenant, &b, &snapshot, &[]), "FORGET"), Some(""));
+    }
 }

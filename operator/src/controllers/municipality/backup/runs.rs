@@ -12,9 +12,9 @@ use kube::runtime::reflector::ObjectRef;
 
 use super::super::Context;
 use crate::api::v1alpha1::BackupStatus;
-use crate::domain::ValidTenant;
 use crate::domain::backup::{self as rules, TenantBackup};
 use crate::domain::runs::{self as outcomes, Run};
+use crate::domain::{ValidTenant, retention};
 use crate::resources::backup::{RUN_LABEL, RunKind, runs};
 use crate::resources::labels;
 use crate::runtime::errors::Error;
@@ -170,7 +170,8 @@ pub async fn start_due(
     if let Some(snapshot) = rules::retention_due(status) {
         let name = runs::retain_job_name(&tenant.ine_code, snapshot);
         if !exists(&name) {
-            ssa::apply(&api, &runs::retain(tenant, backup, snapshot), &ctx.metrics).await?;
+            let decision = retention::decide(&status.snapshots, backup.keep);
+            ssa::apply(&api, &runs::retain(tenant, backup, snapshot, &decision.forget), &ctx.metrics).await?;
         }
     }
     if let Some(days) = backup.drill_days
