@@ -132,6 +132,18 @@ async fn schedules_keys_and_the_provinces_repository() -> anyhow::Result<()> {
     for (name, _) in tenants {
         delete_municipality(&client, name).await?;
     }
+
+    // ENS Alta without a second location: BackupReady False, naming what is missing; no schedule.
+    let (alta, code) = ("murias-de-paredes", "24101");
+    create_fresh(&client, &with_suite(alta, code, json!({"ensCategory": "Alta"}))).await?;
+    let m = wait(&munis, alta, |m: Option<&Municipality>| {
+        m.and_then(|m| reason(m, "BackupReady")).as_deref() == Some("TargetMissing")
+    })
+    .await?;
+    let why = message(&m, "BackupReady").unwrap();
+    assert!(why.contains("ENS Alta") && why.contains("backup.secondaryTarget"), "{why}");
+    assert!(Api::<CronJob>::namespaced(client.clone(), &format!("muni-{code}")).get_opt("backup").await?.is_none());
+    delete_municipality(&client, alta).await?;
     Ok(())
 }
 

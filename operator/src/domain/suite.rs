@@ -43,7 +43,14 @@ pub struct Sizing {
     pub redis: Container,
     /// Nextcloud's background jobs, every 5 minutes (one pod while it runs).
     pub cron: Container,
+    /// A backup, restore or drill run, when the tenant is backed up (one pod while it runs).
+    pub backup: Option<Container>,
 }
+
+/// What a backup, restore or drill run's containers request and may use
+/// (`resources::backup::pod`); a tenant's runs go one at a time.
+pub const BACKUP_RUN: Container =
+    Container { request: Size { cpu_m: 100, memory_mi: 256 }, limit: Size { cpu_m: 1000, memory_mi: 1024 } };
 
 /// Pods the suite runs at most at once: Nextcloud, PostgreSQL, Redis and a background-jobs run.
 pub const PODS: i64 = 4;
@@ -66,18 +73,31 @@ impl Sizing {
             postgres: container(fixed(50 + u, 96 + 2 * u), fixed(300, 256)),
             redis: container(fixed(20, 32), fixed(100, 64)),
             cron: container(fixed(50, 96), fixed(200, 256)),
+            backup: None,
         }
     }
 
+    /// The same, with room for a backup run.
+    pub fn with_backups(self) -> Sizing {
+        Sizing { backup: Some(BACKUP_RUN), ..self }
+    }
+
+    /// Pods at most at once.
+    pub fn pods(&self) -> i64 {
+        PODS + i64::from(self.backup.is_some())
+    }
+
     /// Every container with its name.
-    pub fn containers(&self) -> [(&'static str, Container); 5] {
-        [
+    pub fn containers(&self) -> Vec<(&'static str, Container)> {
+        let mut all = vec![
             ("nextcloud", self.nextcloud),
             ("web", self.web),
             ("postgres", self.postgres),
             ("redis", self.redis),
             ("cron", self.cron),
-        ]
+        ];
+        all.extend(self.backup.map(|b| ("backup", b)));
+        all
     }
 
     /// The sum of requests.
@@ -132,8 +152,8 @@ pub fn shortfalls(plan: &ServicePlanSpec, sizing: &Sizing) -> Vec<String> {
             short.push(format!("{what}.memory {} > {}", size.memory(), plan.quota.memory));
         }
     }
-    if PODS > i64::from(plan.quota.pods) {
-        short.push(format!("pods {PODS} > {}", plan.quota.pods));
+    if sizing.pods() > i64::from(plan.quota.pods) {
+        short.push(format!("pods {} > {}", sizing.pods(), plan.quota.pods));
     }
     let (max_cpu, max_memory) = (milli(&plan.limit_range.max_cpu), milli(&plan.limit_range.max_memory));
     for (name, c) in sizing.containers() {
@@ -201,11 +221,16 @@ mod tests {
     fn a_suite_larger_than_the_plan_is_named_with_its_numbers() {
         let town = plan("town", "4").spec;
         assert!(shortfalls(&town, &Sizing::for_users(25)).is_empty());
+        assert!(shortfalls(&town, &Sizing::for_users(25).with_backups()).is_empty());
         assert_eq!(storage_shortfall(&town, 110 * GI), None);
         let tiny = plan("tiny", "200m").spec;
         let short = shortfalls(&tiny, &Sizing::for_users(25));
         assert!(short.contains(&"requests.cpu 365m > 200m".to_owned()), "{short:?}");
         assert!(short.contains(&"limits.cpu 1300m > 200m".to_owned()), "{short:?}");
+        // A backed-up tenant needs room for one run more: 100m requested, 1 CPU and 1Gi at most.
+        let short = shortfalls(&tiny, &Sizing::for_users(25).with_backups());
+        assert!(short.contains(&"requests.cpu 465m > 200m".to_owned()), "{short:?}");
+        assert!(short.contains(&"limits.cpu 2300m > 200m".to_owned()), "{short:?}");
         assert_eq!(storage_shortfall(&town, 300 * GI).unwrap(), "requests.storage 300Gi > 200Gi");
     }
 }

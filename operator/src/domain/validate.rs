@@ -190,7 +190,11 @@ pub fn validate(municipality: &Municipality, inputs: Inputs<'_>) -> Result<Valid
         _ if !spec.collaboration.enabled => None,
         None => return Err(Invalid::CollaborationNotOffered(plan_name)),
         Some(offered) => {
-            let short = suite::shortfalls(&plan.spec, &suite::Sizing::for_users(offered.users));
+            // Backed-up tenants run a backup (or restore, or drill) pod besides the suite.
+            let backed_up = spec.backup.enabled && storage.is_some() && province.spec.backup.target.is_some();
+            let sizing = suite::Sizing::for_users(offered.users);
+            let sizing = if backed_up { sizing.with_backups() } else { sizing };
+            let short = suite::shortfalls(&plan.spec, &sizing);
             if !short.is_empty() {
                 return Err(Invalid::SuiteExceedsPlan {
                     plan: plan_name,

@@ -18,6 +18,7 @@ use super::super::labels;
 use super::{COMPONENT, REPORT, RUN_LABEL, RunKind, WORK};
 use crate::domain::ValidTenant;
 use crate::domain::backup::TenantBackup;
+use crate::domain::suite::{BACKUP_RUN, Size};
 
 /// Seconds a run may take before Kubernetes stops it (a backup of a large tenant over a slow
 /// link takes hours; a stuck one must not hold its lock for ever).
@@ -85,11 +86,12 @@ pub fn run_labels(tenant: &ValidTenant, kind: RunKind) -> BTreeMap<String, Strin
     l
 }
 
+/// What validation counted in the tenant's quota (`domain::suite::BACKUP_RUN`).
 fn resources() -> ResourceRequirements {
-    let of = |cpu: &str, memory: &str| {
-        BTreeMap::from([("cpu".to_owned(), Quantity(cpu.into())), ("memory".to_owned(), Quantity(memory.into()))])
+    let of = |size: Size| {
+        BTreeMap::from([("cpu".to_owned(), Quantity(size.cpu())), ("memory".to_owned(), Quantity(size.memory()))])
     };
-    ResourceRequirements { requests: Some(of("100m", "256Mi")), limits: Some(of("1", "1Gi")), claims: None }
+    ResourceRequirements { requests: Some(of(BACKUP_RUN.request)), limits: Some(of(BACKUP_RUN.limit)), claims: None }
 }
 
 fn container(run: &Run<'_>, step: &Step, image: &str, command: Vec<String>) -> Container {

@@ -13,7 +13,8 @@ pub mod key;
 pub mod requests;
 pub mod runs;
 
-use std::sync::Arc;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
 
 use futures::channel::mpsc::UnboundedSender;
 use k8s_openapi::api::batch::v1::Job;
@@ -21,7 +22,7 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
 
 use super::status::Part;
@@ -145,21 +146,75 @@ fn verified(status: &BackupStatus, days: i32) -> Part {
     }
 }
 
+/// The watch cache of one kind, with the names of its objects per namespace: the stores have no
+/// such index, and every reconcile looks up its tenant's runs.
+#[derive(Clone)]
+pub struct Cache<K: Kind> {
+    pub store: Store<K>,
+    names: Names,
+}
+
+/// Names of objects by namespace, kept from the watch's events.
+#[derive(Clone, Default)]
+struct Names(Arc<Mutex<HashMap<String, BTreeSet<String>>>>);
+
+impl Names {
+    fn apply<K: Kind>(&self, event: &Event<K>) {
+        let mut names = self.0.lock().expect("poisoned");
+        let key = |o: &K| (o.namespace().unwrap_or_default(), o.name_any());
+        match event {
+            Event::Apply(o) | Event::InitApply(o) => {
+                let (ns, name) = key(o);
+                names.entry(ns).or_default().insert(name);
+            }
+            Event::Delete(o) => {
+                let (ns, name) = key(o);
+                if let Some(set) = names.get_mut(&ns) {
+                    set.remove(&name);
+                    if set.is_empty() {
+                        names.remove(&ns);
+                    }
+                }
+            }
+            // A new list follows: every object comes again.
+            Event::Init => names.clear(),
+            Event::InitDone => {}
+        }
+    }
+}
+
+impl<K: Kind> Cache<K> {
+    /// A cache whose store is filled by someone else (tests): lookups by name only.
+    pub fn of(store: Store<K>) -> Self {
+        Cache { store, names: Names::default() }
+    }
+
+    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<K>> {
+        self.store.get(&ObjectRef::new(name).within(namespace))
+    }
+
+    /// Every cached object of a namespace.
+    pub fn in_namespace(&self, namespace: &str) -> Vec<Arc<K>> {
+        let names = self.names.0.lock().expect("poisoned").get(namespace).cloned().unwrap_or_default();
+        names.iter().filter_map(|name| self.get(namespace, name)).collect()
+    }
+}
+
 /// The watch caches of runs and of what asks for them.
 #[derive(Clone)]
 pub struct Caches {
-    pub jobs: Store<Job>,
-    pub pods: Store<Pod>,
-    pub backups: Store<Backup>,
-    pub restores: Store<Restore>,
+    pub jobs: Cache<Job>,
+    pub pods: Cache<Pod>,
+    pub backups: Cache<Backup>,
+    pub restores: Cache<Restore>,
 }
 
 impl Caches {
     pub async fn synced(&self) {
-        watches::synced(&self.jobs).await;
-        watches::synced(&self.pods).await;
-        watches::synced(&self.backups).await;
-        watches::synced(&self.restores).await;
+        watches::synced(&self.jobs.store).await;
+        watches::synced(&self.pods.store).await;
+        watches::synced(&self.backups.store).await;
+        watches::synced(&self.restores.store).await;
     }
 }
 
@@ -181,19 +236,23 @@ fn watch_kind<K: Kind>(
     index: Arc<Index>,
     triggers: UnboundedSender<ObjectRef<Municipality>>,
     significant: fn(&K) -> u64,
-) -> Store<K> {
+) -> Cache<K> {
     let mut changes = Changes::new(significant);
     let keep = |o: &K| {
         let ns = o.namespace().unwrap_or_default();
         tenant::ine_code_of_namespace(&ns).is_some() || ns.starts_with("concejo-backup-")
     };
-    watches::spawn(Api::<K>::all(client.clone()), config, keep, move |event| {
+    let names = Names::default();
+    let kept = names.clone();
+    let store = watches::spawn(Api::<K>::all(client.clone()), config, keep, move |event| {
+        kept.apply(event);
         if let Some(object) = changes.of(event) {
             for tenant in tenants_of(&index, object) {
                 let _ = triggers.unbounded_send(tenant);
             }
         }
-    })
+    });
+    Cache { store, names }
 }
 
 /// Starts the watches; a change is sent to `triggers` as the tenant it belongs to.
@@ -212,7 +271,6 @@ pub fn watch(client: &Client, index: Arc<Index>, triggers: UnboundedSender<Objec
 mod tests {
     use super::*;
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-    use kube::runtime::watcher::Event;
 
     fn job(namespace: &str, ine_code: &str) -> Job {
         let labels = labels::for_tenant("x", ine_code, "leon", "backup");
@@ -240,5 +298,19 @@ mod tests {
         assert_eq!(names(&job("muni-24089", "24115")), ["leon"]);
         assert_eq!(names(&job("concejo-backup-24", "24115")), ["ponferrada"]);
         assert!(names(&job("default", "24115")).is_empty());
+    }
+
+    #[test]
+    fn names_follow_the_events_per_namespace() {
+        let names = Names::default();
+        let (a, b) = (job("muni-24089", "24089"), job("concejo-backup-24", "24089"));
+        names.apply(&Event::Apply(a.clone()));
+        names.apply(&Event::Apply(b));
+        let of = |ns: &str| names.0.lock().unwrap().get(ns).cloned().unwrap_or_default();
+        assert_eq!(of("muni-24089").len(), 1);
+        names.apply(&Event::Delete(a));
+        assert!(of("muni-24089").is_empty() && of("concejo-backup-24").len() == 1);
+        names.apply(&Event::<Job>::Init);
+        assert!(of("concejo-backup-24").is_empty());
     }
 }

@@ -8,7 +8,6 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod};
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
-use kube::runtime::reflector::ObjectRef;
 use kube::{Resource, ResourceExt};
 
 use super::super::Context;
@@ -43,7 +42,7 @@ fn running(job: Option<&Job>, ctx: &Context) -> bool {
 /// Creates `job` unless it exists, owned by `owner`.
 async fn start<K: Resource<DynamicType = ()>>(owner: &K, mut job: Job, ctx: &Context) -> Result<(), Error> {
     let namespace = job.metadata.namespace.clone().unwrap_or_default();
-    if ctx.runs.jobs.get(&ObjectRef::new(&job.name_any()).within(&namespace)).is_some() {
+    if ctx.runs.jobs.get(&namespace, &job.name_any()).is_some() {
         return Ok(());
     }
     job.metadata.owner_references = owner.controller_owner_ref(&()).map(|o| vec![o]);
@@ -53,7 +52,7 @@ async fn start<K: Resource<DynamicType = ()>>(owner: &K, mut job: Job, ctx: &Con
 
 /// The status a run's object should have now.
 fn follow(previous: Option<&RunStatus>, job_name: &str, namespace: &str, ctx: &Context) -> RunStatus {
-    let job = ctx.runs.jobs.get(&ObjectRef::new(job_name).within(namespace));
+    let job = ctx.runs.jobs.get(namespace, job_name);
     let run = job.as_deref().map(|j| read(j, ctx));
     outcomes::run_status(previous, run.as_ref(), running(job.as_deref(), ctx))
 }
@@ -62,8 +61,7 @@ fn follow(previous: Option<&RunStatus>, job_name: &str, namespace: &str, ctx: &C
 pub async fn backups(tenant: &ValidTenant, key: Option<&Key>, ctx: &Context) -> Result<(), Error> {
     let ns = tenant.namespace();
     let api = Api::<Backup>::namespaced(ctx.client.clone(), &ns);
-    let mine: Vec<Arc<Backup>> =
-        ctx.runs.backups.state().into_iter().filter(|b| b.namespace().as_deref() == Some(ns.as_str())).collect();
+    let mine: Vec<Arc<Backup>> = ctx.runs.backups.in_namespace(&ns);
     for object in mine {
         let previous = object.status.as_ref();
         if outcomes::finished(previous) || object.metadata.deletion_timestamp.is_some() {
@@ -90,8 +88,7 @@ pub async fn backups(tenant: &ValidTenant, key: Option<&Key>, ctx: &Context) -> 
 pub async fn restores(tenant: &ValidTenant, key: Option<&Key>, ctx: &Context) -> Result<(), Error> {
     let ns = tenant.namespace();
     let api = Api::<Restore>::namespaced(ctx.client.clone(), &ns);
-    let mine: Vec<Arc<Restore>> =
-        ctx.runs.restores.state().into_iter().filter(|r| r.namespace().as_deref() == Some(ns.as_str())).collect();
+    let mine: Vec<Arc<Restore>> = ctx.runs.restores.in_namespace(&ns);
     for object in mine {
         let previous = object.status.as_ref();
         if outcomes::finished(previous) || object.metadata.deletion_timestamp.is_some() {
@@ -115,7 +112,7 @@ pub async fn restores(tenant: &ValidTenant, key: Option<&Key>, ctx: &Context) ->
                 let (claim, job) = runs::restore(tenant, backup, &name, &object.spec);
                 let volume = claim.as_ref().map(|c| c.name_any());
                 // The claim is made before the Job: once the Job is there, so is the claim.
-                let started = ctx.runs.jobs.get(&ObjectRef::new(&job.name_any()).within(&ns)).is_some();
+                let started = ctx.runs.jobs.get(&ns, &job.name_any()).is_some();
                 if let Some(claim) = claim.filter(|_| !started)
                     && let Err(why) = create_claim(claim, ctx).await?
                 {

@@ -8,7 +8,6 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::jiff::Timestamp;
 use kube::ResourceExt;
 use kube::api::Api;
-use kube::runtime::reflector::ObjectRef;
 
 use super::super::Context;
 use crate::api::v1alpha1::BackupStatus;
@@ -43,9 +42,8 @@ pub fn pods_of(job: &Job, ctx: &Context) -> Vec<std::sync::Arc<Pod>> {
     let (ns, name, uid) = (job.namespace().unwrap_or_default(), job.name_any(), job.uid().unwrap_or_default());
     ctx.runs
         .pods
-        .state()
+        .in_namespace(&ns)
         .into_iter()
-        .filter(|p| p.namespace().as_deref() == Some(ns.as_str()))
         .filter(|p| p.labels().get(JOB_NAME) == Some(&name))
         .filter(|p| p.owner_references().iter().any(|o| o.uid == uid && o.controller == Some(true)))
         .collect()
@@ -104,9 +102,8 @@ pub fn jobs(tenant: &ValidTenant, backup: &TenantBackup, kind: RunKind, ctx: &Co
     };
     ctx.runs
         .jobs
-        .state()
+        .in_namespace(&namespace)
         .into_iter()
-        .filter(|j| j.namespace().as_deref() == Some(namespace.as_str()))
         .filter(|j| j.labels().get(RUN_LABEL).map(String::as_str) == Some(kind.as_str()))
         .filter(|j| j.labels().get(labels::INE_CODE) == Some(&tenant.ine_code))
         .collect()
@@ -166,7 +163,7 @@ pub async fn start_due(
     now: Timestamp,
 ) -> Result<(), Error> {
     let api = Api::<Job>::namespaced(ctx.client.clone(), &backup.namespace);
-    let exists = |name: &str| ctx.runs.jobs.get(&ObjectRef::new(name).within(&backup.namespace)).is_some();
+    let exists = |name: &str| ctx.runs.jobs.get(&backup.namespace, name).is_some();
     if let Some(snapshot) = rules::retention_due(status) {
         let name = runs::retain_job_name(&tenant.ine_code, snapshot);
         if !exists(&name) {

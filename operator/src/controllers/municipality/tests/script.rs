@@ -134,11 +134,14 @@ pub(super) fn setup(m: &Municipality, live: &[Value]) -> (Arc<Context>, ApiServe
         ca_secrets: store([ca_secret::build(ca(), "leon", "24", "default")]),
         storage_classes: store([storage_class("cifrado-ssd"), storage_class("estandar-hdd")]),
         caches,
-        runs: super::super::backup::Caches {
-            jobs: store([]),
-            pods: store([]),
-            backups: store([]),
-            restores: store([]),
+        runs: {
+            use super::super::backup::{Cache, Caches};
+            Caches {
+                jobs: Cache::of(store([])),
+                pods: Cache::of(store([])),
+                backups: Cache::of(store([])),
+                restores: Cache::of(store([])),
+            }
         },
         repository: crate::controllers::province::backup::Caches {
             namespaces: store([]),
