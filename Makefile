@@ -17,17 +17,21 @@ help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F ':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
 .PHONY: tools
-tools: ## check and install what the build needs (rustfmt, clippy, openssl, curl, Go)
+tools: ## check and install what the build needs (rustfmt, clippy, openssl, curl, jq, Go)
 	@command -v cargo >/dev/null || { echo "Rust is needed: https://rustup.rs"; exit 1; }
 	@command -v go >/dev/null || { echo "Go 1.26+ is needed to build the local control plane"; exit 1; }
 	@rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
 	@rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
-	@for t in openssl curl setsid; do command -v $$t >/dev/null || { \
-	  echo "installing $$t"; apt-get update -qq && apt-get install -y -qq openssl curl util-linux >/dev/null; break; }; done
+	@for t in openssl curl setsid jq; do command -v $$t >/dev/null || { \
+	  echo "installing $$t"; apt-get update -qq && apt-get install -y -qq openssl curl util-linux jq >/dev/null; break; }; done
 
 .PHONY: build
 build: tools ## build the operator
 	cargo build -p concejo --bin concejo
+
+.PHONY: image
+image: tools ## the container image as an OCI layout (release build, no container engine needed)
+	e2e/image/build.sh
 
 .PHONY: crds
 crds: ## regenerate crds/ (and the chart's copy) from the API types
