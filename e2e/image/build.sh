@@ -62,9 +62,11 @@ e2e/image/rootfs.sh "$bin" "$work/rootfs"
 gzip -n <"$work/layer.tar" >"$work/layer.tar.gz"
 
 start_registry "$crane" "$work/registry.log"
+# crane's messages go to a log, shown when it fails.
+crane_quiet() { "$crane" "$@" 2>>"$work/crane.log" >/dev/null || { log "crane $1 failed:"; cat "$work/crane.log" >&2; exit 1; }; }
 ref=$registry/concejo:$version
-"$crane" append --oci-empty-base -f "$work/layer.tar.gz" -t "$ref" 2>>"$work/crane.log" >/dev/null
-"$crane" mutate "$ref" -t "$ref" \
+crane_quiet append --oci-empty-base -f "$work/layer.tar.gz" -t "$ref"
+crane_quiet mutate "$ref" -t "$ref" \
   --set-platform "linux/$arch" \
   --user "$image_user" \
   --entrypoint "$image_entrypoint" \
@@ -73,9 +75,8 @@ ref=$registry/concejo:$version
   --label "org.opencontainers.image.version=$version" \
   --label "org.opencontainers.image.revision=$revision" \
   --label "org.opencontainers.image.source=$source_url" \
-  --label "org.opencontainers.image.licenses=$(cargo_field license)" \
-  2>>"$work/crane.log" >/dev/null
-"$crane" pull --format oci "$ref" "$work/oci" 2>>"$work/crane.log"
+  --label "org.opencontainers.image.licenses=$(cargo_field license)"
+crane_quiet pull --format oci "$ref" "$work/oci"
 stop_registry
 # The tag goes in index.json, the layout's one mutable file, as the OCI image-layout spec names it
 # (`skopeo copy oci:<folder>:<version> ...`).

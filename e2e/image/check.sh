@@ -7,6 +7,8 @@
 #   - the binary run from the layers unpacked into a fresh folder, with nothing from the host: chroot
 #     into it as user 65532, in new mount, network, PID, IPC and UTS namespaces, with an empty
 #     environment; `--version` prints Cargo's version and `crds` prints crds/ byte for byte;
+#   - no CA bundle needed: `run`, in the image, reaches a TLS server on 127.0.0.1 whose CA is only in
+#     its kubeconfig, and sends it its first API request;
 #   - pushable: `crane push` of the layout into crane's in-memory registry on 127.0.0.1, where
 #     `crane validate` reads every blob back, under the same digest;
 #   - the Dockerfile and the chart agree with it: same user, entrypoint, labels and version.
@@ -16,7 +18,7 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 source e2e/image/common.sh
 
-for t in cargo jq tar gzip sha256sum chroot unshare; do
+for t in cargo jq tar gzip sha256sum chroot unshare openssl shuf mkfifo base64; do
   command -v "$t" >/dev/null || { log "$t is needed"; exit 1; }
 done
 [[ -f $image_dir/index.json ]] || { log "no image in $image_dir: run make image"; exit 1; }
@@ -26,6 +28,12 @@ fail() { log "FAIL: $*"; failures=$((failures + 1)); }
 pass() { log "ok: $*"; }
 # expect <what> <got> <want>
 expect() { if [[ $2 == "$3" ]]; then pass "$1: $2"; else fail "$1: got '$2', want '$3'"; fi; }
+# holds <what> <command> [args...]: passes when the command succeeds
+holds() {
+  local what=$1
+  shift
+  if "$@"; then pass "$what"; else fail "$what"; fi
+}
 
 version=$(cargo_field version)
 source_url=$(cargo_field repository)
@@ -69,9 +77,8 @@ expect "os/architecture" "$(jq -r '.os + "/" + .architecture' "$config")" "linux
 user=$(jq -r '.config.User // ""' "$config")
 expect "user" "$user" "$image_user"
 uid=${user%%:*} gid=${user#*:}
-[[ $uid =~ ^[0-9]+$ && $uid != 0 && $gid =~ ^[0-9]+$ && $gid != 0 ]] &&
-  pass "user is numeric and not root (Kubernetes' runAsNonRoot can verify it)" ||
-  fail "user '$user' is not a numeric non-root uid:gid"
+non_root() { [[ $uid =~ ^[0-9]+$ && $uid != 0 && $gid =~ ^[0-9]+$ && $gid != 0 ]]; }
+holds "user and group are numeric and not root (Kubernetes' runAsNonRoot can verify it)" non_root
 expect "entrypoint" "$(jq -c '.config.Entrypoint' "$config")" "[\"$image_entrypoint\"]"
 expect "cmd" "$(jq -c '.config.Cmd' "$config")" null
 label() { jq -r --arg k "$1" '.config.Labels[$k] // ""' "$config"; }
@@ -82,7 +89,12 @@ expect "label org.opencontainers.image.source" "$(label org.opencontainers.image
 root=$(mktemp -d "${TMPDIR:-/tmp}/concejo-image-root.XXXXXX")
 chmod 0755 "$root" # as a runtime's root folder; mktemp's 0700 would shut user 65532 out
 registry_pid=""
-cleanup() { stop_registry; rm -rf "$root"; }
+server_pid=""
+cleanup() {
+  stop_registry
+  if [[ -n $server_pid ]]; then kill "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$root" "$root.tls"
+}
 trap cleanup EXIT
 for l in "${layers[@]}"; do
   if tar -tzf "$(blob "$l")" | grep -qE '(^|/)\.wh\.'; then fail "layer $l has whiteouts (one layer expected)"; fi
@@ -91,36 +103,107 @@ done
 log "the unpacked image, $(du -sb "$root" | cut -f1) bytes:"
 (cd "$root" && find . -type f -printf '  %10s  /%P\n' | sort -k2) >&2
 
-# In the image only: chroot into the folder; nothing of the host's file system is visible, and new
-# namespaces hide its network and processes. As root the binary runs as the image's user; without
-# root, user namespaces let an unprivileged user chroot (as itself, mapped to root inside).
+# In the image only: chroot into the folder, so nothing of the host's file system is visible, in new
+# namespaces (without --net only for the TLS check below, which needs 127.0.0.1), with an empty
+# environment. As root the binary runs as the image's user; without root, a user namespace lets an
+# unprivileged user chroot (as itself, mapped to root inside).
+#   in_image <unshare options> [NAME=value...] <command> [args...]
+isolated="--mount --net --pid --ipc --uts"
 unshare_bin=$(command -v unshare) chroot_bin=$(command -v chroot)
 in_image() {
+  local ns=$1 vars=()
+  shift
+  while [[ ${1:-} == *=* ]]; do vars+=("$1"); shift; done
   if ((EUID == 0)); then
-    env -i "$unshare_bin" --mount --net --pid --ipc --uts --fork "$chroot_bin" --userspec="$image_user" "$root" "$@"
+    # shellcheck disable=SC2086 # $ns is a list of options
+    env -i "${vars[@]}" "$unshare_bin" $ns --fork "$chroot_bin" --userspec="$image_user" "$root" "$@"
   else
-    env -i "$unshare_bin" --user --map-root-user --mount --net --pid --ipc --uts --fork "$chroot_bin" "$root" "$@"
+    # shellcheck disable=SC2086
+    env -i "${vars[@]}" "$unshare_bin" --user --map-root-user $ns --fork "$chroot_bin" "$root" "$@"
   fi
 }
 ((EUID == 0)) || log "not root: the binary runs as the invoking user mapped to root in a user namespace, not as $image_user"
-expect "concejo --version in the image" "$(in_image "$image_entrypoint" --version || true)" "concejo $version"
+expect "concejo --version in the image" "$(in_image "$isolated" "$image_entrypoint" --version || true)" "concejo $version"
 
 docs=$root.crds
 mkdir -p "$docs"
 got=""
-if in_image "$image_entrypoint" crds >"$docs/all.yaml"; then
+if in_image "$isolated" "$image_entrypoint" crds >"$docs/all.yaml"; then
   # `crds` prints each CRD after a `---` line; crds/ holds one file per CRD.
   awk -v d="$docs" '/^---$/ { n++; next } { print > (d "/" n ".yaml") }' "$docs/all.yaml"
   got=$(find "$docs" -name '[0-9]*.yaml' -exec sha256sum {} + | cut -d' ' -f1 | sort)
 fi
 want=$(sha256sum crds/*.yaml | cut -d' ' -f1 | sort)
 if [[ -n $want && $got == "$want" ]]; then
-  pass "concejo crds in the image: the $(ls crds/*.yaml | wc -l) CRDs of crds/, byte for byte"
+  pass "concejo crds in the image: the $(wc -l <<<"$want") CRDs of crds/, byte for byte"
 else
   fail "concejo crds in the image differs from crds/ (output kept in $docs/all.yaml)"
   docs=""
 fi
 [[ -n $docs ]] && rm -rf "$docs"
+
+# --- TLS with the kubeconfig's CA alone ------------------------------------------------------------
+# The image has no CA bundle: concejo trusts the API server's CA named by its kubeconfig (in a cluster,
+# the service account's ca.crt) and nothing else. A TLS server on 127.0.0.1 with a throwaway CA; the
+# binary, run from the image with a kubeconfig naming that CA, must get its first API request through.
+tls=$root.tls
+mkdir -p "$tls"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 -subj /CN=concejo-image-check \
+  -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
+openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj /CN=127.0.0.1 \
+  -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$tls/ext"
+openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" -CAcreateserial -days 1 \
+  -extfile "$tls/ext" -out "$tls/server.crt" 2>/dev/null
+# s_server prints what a client sends; its stdin (a fifo held open) must not end, or it hangs up.
+mkfifo "$tls/stdin"
+server_pid="" port=""
+for _ in 1 2 3 4 5; do
+  port=$(shuf -i 20000-60999 -n 1)
+  openssl s_server -accept "127.0.0.1:$port" -cert "$tls/server.crt" -key "$tls/server.key" -naccept 1 -quiet \
+    <"$tls/stdin" >"$tls/server.out" 2>&1 &
+  server_pid=$!
+  exec 9>"$tls/stdin"
+  sleep 0.3
+  kill -0 "$server_pid" 2>/dev/null && break # else the port was taken: another
+  exec 9>&-
+  server_pid=""
+done
+if [[ -z $server_pid ]]; then
+  fail "no TLS server could listen on 127.0.0.1: $(cat "$tls/server.out")"
+else
+  cat >"$root/kubeconfig" <<KUBECONFIG
+apiVersion: v1
+kind: Config
+clusters: [{name: check, cluster: {server: "https://127.0.0.1:$port", certificate-authority-data: $(base64 -w0 "$tls/ca.crt")}}]
+users: [{name: check, user: {token: check}}]
+contexts: [{name: check, context: {cluster: check, user: check}}]
+current-context: check
+KUBECONFIG
+  chmod 0644 "$root/kubeconfig"
+  in_image "--mount --pid --ipc --uts" KUBECONFIG=/kubeconfig "$image_entrypoint" run --http-addr 127.0.0.1:0 \
+    >"$tls/concejo.log" 2>&1 &
+  client_pid=$!
+  for _ in $(seq 1 100); do
+    grep -q '^GET /apis/' "$tls/server.out" && break
+    kill -0 "$client_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill "$client_pid" 2>/dev/null || true
+  wait "$client_pid" 2>/dev/null || true
+  exec 9>&-
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+  request=$(grep -m1 '^GET /apis/' "$tls/server.out" | tr -d '\r' || true)
+  if [[ -n $request ]]; then
+    pass "concejo run in the image, TLS with only the kubeconfig's CA: the server got $request"
+  else
+    fail "concejo run in the image sent no API request over TLS; its log: $(head -c 2000 "$tls/concejo.log")"
+  fi
+  rm -f "$root/kubeconfig"
+fi
+rm -rf "$tls"
 
 # --- pushable -----------------------------------------------------------------------------------
 crane=$(crane_bin)
@@ -138,18 +221,20 @@ rm -f "$root.registry.log" "$root.push.log" "$root.validate.log"
 # --- the Dockerfile and the chart say the same ---------------------------------------------------
 # The Dockerfile cannot be built here (no container engine, no base images); it must describe this image.
 final=$(awk '/^FROM /{buf=""} {buf = buf $0 "\n"} END {printf "%s", buf}' Dockerfile)
-grep -qx 'FROM scratch' <<<"$final" && pass "Dockerfile: final stage FROM scratch" || fail "Dockerfile: final stage is not FROM scratch"
-grep -q 'e2e/image/rootfs.sh' Dockerfile && pass "Dockerfile: runs e2e/image/rootfs.sh" || fail "Dockerfile does not run e2e/image/rootfs.sh"
+holds "Dockerfile: the final stage is FROM scratch" grep -qx 'FROM scratch' <<<"$final"
+holds "Dockerfile: the build stage runs e2e/image/rootfs.sh on the release binary" \
+  grep -q 'e2e/image/rootfs.sh target/release/concejo /rootfs' Dockerfile
+holds "Dockerfile: the final stage is that folder" grep -qx 'COPY --from=build /rootfs /' <<<"$final"
 expect "Dockerfile USER" "$(sed -n 's/^USER //p' <<<"$final")" "$image_user"
 expect "Dockerfile ENTRYPOINT" "$(sed -n 's/^ENTRYPOINT //p' <<<"$final")" "[\"$image_entrypoint\"]"
 expect "Dockerfile ARG VERSION" "$(sed -n 's/^ARG VERSION=//p' <<<"$final")" "$version"
-grep -qF "org.opencontainers.image.source=\"$source_url\"" <<<"$final" &&
-  pass "Dockerfile: source label $source_url" || fail "Dockerfile: no org.opencontainers.image.source=\"$source_url\""
+holds "Dockerfile: label org.opencontainers.image.source=\"$source_url\"" \
+  grep -qF "org.opencontainers.image.source=\"$source_url\"" <<<"$final"
 expect "chart appVersion (its default image tag)" \
   "$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' charts/concejo/Chart.yaml)" "$version"
 expect "chart image repository" "$(sed -n 's/^  repository: *//p' charts/concejo/values.yaml)" "$image_name"
-grep -q "runAsUser: ${image_user%%:*}" charts/concejo/templates/deployment.yaml &&
-  pass "chart runs the pod as user ${image_user%%:*}" || fail "chart's runAsUser is not ${image_user%%:*}"
+holds "chart: the pod runs as user ${image_user%%:*}" \
+  grep -q "runAsUser: ${image_user%%:*}" charts/concejo/templates/deployment.yaml
 
 if ((failures)); then
   log "$failures check(s) failed"

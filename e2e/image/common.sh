@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # the variables are for the scripts that source this file
 # Sourced by e2e/image/build.sh and check.sh: what the image is (name, version, user, entrypoint,
 # labels) and crane, the daemonless image tool both use.
 #
