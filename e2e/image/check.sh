@@ -105,7 +105,7 @@ log "the unpacked image, $(du -sb "$root" | cut -f1) bytes:"
 
 # In the image only: chroot into the folder, so nothing of the host's file system is visible, in new
 # namespaces (without --net only for the TLS check below, which needs 127.0.0.1), with an empty
-# environment. As root the binary runs as the image's user; without root, a user namespace lets an
+# environment; killing unshare kills the binary. As root the binary runs as the image's user; without root, a user namespace lets an
 # unprivileged user chroot (as itself, mapped to root inside).
 #   in_image <unshare options> [NAME=value...] <command> [args...]
 isolated="--mount --net --pid --ipc --uts"
@@ -116,10 +116,10 @@ in_image() {
   while [[ ${1:-} == *=* ]]; do vars+=("$1"); shift; done
   if ((EUID == 0)); then
     # shellcheck disable=SC2086 # $ns is a list of options
-    env -i "${vars[@]}" "$unshare_bin" $ns --fork "$chroot_bin" --userspec="$image_user" "$root" "$@"
+    env -i "${vars[@]}" "$unshare_bin" $ns --fork --kill-child "$chroot_bin" --userspec="$image_user" "$root" "$@"
   else
     # shellcheck disable=SC2086
-    env -i "${vars[@]}" "$unshare_bin" --user --map-root-user $ns --fork "$chroot_bin" "$root" "$@"
+    env -i "${vars[@]}" "$unshare_bin" --user --map-root-user $ns --fork --kill-child "$chroot_bin" "$root" "$@"
   fi
 }
 ((EUID == 0)) || log "not root: the binary runs as the invoking user mapped to root in a user namespace, not as $image_user"
