@@ -17,6 +17,7 @@ use anyhow::{Context as _, bail, ensure};
 use concejo::api::v1alpha1::{RestoreSpec, RestoreTarget};
 use concejo::domain::backup::Report;
 use concejo::resources::backup::{Key, runs};
+use concejo::resources::collaboration::credentials as suite_credentials;
 use support::backup_stack::{Postgres, kill_script, run_script, spawn_script};
 use support::backup_world::{BUCKET, World, say, snapshot_of, tenant, tree, write_files};
 #[test]
@@ -51,6 +52,51 @@ fn files_and_database_come_back_byte_for_byte_and_row_for_row() -> anyhow::Resul
     ensure!(loaded.status.success(), "pg_restore: {}", say(&loaded));
     let rows = "SELECT count(*) || ':' || sum(size) || ':' || md5(string_agg(path, ',' ORDER BY id)) FROM oc_filecache";
     ensure!(fresh.psql("restored", rows)? == w.pg.psql(&db, rows)?, "the rows differ");
+    Ok(())
+}
+
+#[test]
+fn in_place_puts_back_the_files_and_the_rows_a_ransomware_changed() -> anyhow::Result<()> {
+    let key = Key::generate("24089");
+    let mut w = World::start("in-place", &[&key])?;
+    let t = tenant("leon", "24089", &w.s3.endpoint);
+    let b = t.backup.clone().context("backup")?;
+    w.onboard(&t, &key)?;
+    write_files(&w.files(), 3)?;
+    let db = w.secrets["database"]["name"].clone();
+    w.pg.psql(&db, "SET ROLE nextcloud; CREATE TABLE oc_filecache (id int primary key, path text, size bigint)")?;
+    w.pg.psql(
+        &db,
+        "SET ROLE nextcloud; INSERT INTO oc_filecache SELECT g, 'files/' || g, g * 7 FROM generate_series(1, 2000) g",
+    )?;
+    let rows = "SELECT count(*) || ':' || sum(size) || ':' || md5(string_agg(path, ',' ORDER BY id)) FROM oc_filecache";
+    let (files_before, rows_before) = (tree(&w.files())?, w.pg.psql(&db, rows)?);
+    let (report, out) = w.run(&runs::backup_job(&t, &b, "nightly"), false)?;
+    let (snapshot, _) = snapshot_of(report, &out)?;
+
+    // What an attacker with the tenant's rights does: files encrypted, added, deleted; rows gone.
+    let victim = w.files().join("data/admin/files/Actas 2026");
+    let first = fs::read_dir(&victim)?.next().context("a file")??.path();
+    fs::write(&first, b"encrypted by ransomware")?;
+    fs::write(w.files().join("LEEME-RESCATE.txt"), b"pay")?;
+    fs::remove_dir_all(w.files().join("html"))?;
+    w.pg.psql(&db, "SET ROLE nextcloud; DELETE FROM oc_filecache WHERE id % 2 = 0")?;
+    ensure!(tree(&w.files())? != files_before && w.pg.psql(&db, rows)? != rows_before, "the damage took");
+
+    // The Restore's two steps, as the pod runs them: the files as Nextcloud's user, then the
+    // database into a fresh cluster on the database volume as PostgreSQL's.
+    let spec = RestoreSpec { snapshot: snapshot.clone(), target: RestoreTarget::InPlace };
+    let (claim, job) = runs::restore(&t, &b, "undo", &spec);
+    ensure!(claim.is_none(), "in place needs no new volume");
+    let (report, out) = w.run_step(&job, "restore-files", false)?;
+    ensure!(matches!(report, Ok(Report::Restore { .. })), "{report:?}\n{}", say(&out));
+    ensure!(tree(&w.files())? == files_before, "the files are not as they were: the ransom note or a change stayed");
+    let (report, out) = w.run_step(&job, "restore-database", true)?;
+    ensure!(matches!(&report, Ok(Report::Restore { snapshot: s, .. }) if *s == snapshot), "{report:?}\n{}", say(&out));
+    let data = w.root.join(format!("run-{}/var/lib/postgresql/data/pgdata", w.runs));
+    let password = w.secrets[suite_credentials::NAME][suite_credentials::POSTGRES_PASSWORD].clone();
+    let restored = Postgres::serve(&w.root.join("restored"), &data, "nextcloud", &password, &db)?;
+    ensure!(restored.psql(&db, rows)? == rows_before, "the rows are not as they were before the damage");
     Ok(())
 }
 

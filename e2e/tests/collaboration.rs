@@ -237,7 +237,8 @@ async fn refusals_name_the_class_and_the_numbers() -> anyhow::Result<()> {
     let m = wait(&munis, "la-robla", has_condition("Valid", "False")).await?;
     assert_eq!(reason(&m, "Valid").as_deref(), Some("SuiteExceedsPlan"));
     let text = message(&m, "Valid").unwrap();
-    assert!(text.contains("limits.cpu 1300m > 1"), "{text}");
+    // León backs up every town hall with volumes: the suite's 1300m of limits and a backup run's 1 CPU.
+    assert!(text.contains("limits.cpu 2300m > 1") && text.contains("one backup run"), "{text}");
     let deployments = Api::<Deployment>::namespaced(client.clone(), "muni-24134");
     assert!(deployments.list(&ListParams::default()).await.map(|l| l.items.is_empty()).unwrap_or(true));
     delete_municipality(&client, "la-robla").await?;

@@ -307,19 +307,26 @@ impl Postgres {
         if !status.success() {
             return Err(init.failed(&format!("failed ({status}; can the postgres user reach {dir:?}?)")));
         }
+        Postgres::serve(dir, &data, &user, &password, "postgres")
+    }
+
+    /// Serves an existing cluster in `data` (owned by `postgres`) on a free port of 127.0.0.1, and
+    /// waits until `user` can log in to `db` with `password`.
+    pub fn serve(dir: &Path, data: &Path, user: &str, password: &str, db: &str) -> anyhow::Result<Self> {
+        let (uid, gid) = system_user("postgres")?;
+        let home = data.parent().context("a data folder has a parent")?;
         let port = free_port()?;
-        let mut server = as_postgres(&tool("postgres")?, &home, uid, gid)?;
-        server.arg("-D").arg(&data).arg("-p").arg(port.to_string());
+        let mut server = as_postgres(&tool("postgres")?, home, uid, gid)?;
+        server.arg("-D").arg(data).arg("-p").arg(port.to_string());
         for setting in ["listen_addresses=127.0.0.1", "unix_socket_directories=", "fsync=off"] {
             server.args(["-c", setting]);
         }
         let mut proc = Proc::spawn("postgres", server, &dir.join("postgres.log"), true)?;
-        let env = pg_env("127.0.0.1", port, &user, &password);
+        let env = pg_env("127.0.0.1", port, user, password);
         let mut last = String::new();
-        let ready =
-            proc.wait_until(|| psql_with(&env, "postgres", "SELECT 1").map_err(|e| last = format!("{e:#}")).is_ok());
+        let ready = proc.wait_until(|| psql_with(&env, db, "SELECT 1").map_err(|e| last = format!("{e:#}")).is_ok());
         ready.with_context(|| format!("the last psql said: {last}"))?;
-        Ok(Postgres { host: "127.0.0.1".into(), port, user, password, proc })
+        Ok(Postgres { host: "127.0.0.1".into(), port, user: user.into(), password: password.into(), proc })
     }
 
     pub fn pid(&self) -> u32 {

@@ -150,10 +150,24 @@ impl World {
     /// `postgres`), and returns its report and the output.
     pub fn run(&mut self, job: &Job, as_postgres: bool) -> anyhow::Result<(Result<Report, String>, Output)> {
         let pod = job.spec.as_ref().and_then(|s| s.template.spec.clone()).context("pod")?;
-        let container = pod.containers.last().context("container")?;
+        let name = pod.containers.last().context("container")?.name.clone();
+        self.run_step(job, &name, as_postgres)
+    }
+
+    /// Runs the container `name` of a Job (an init step or the main one) as [`World::run`] does;
+    /// each step in a folder of its own, as each container has its own `/tmp`.
+    pub fn run_step(
+        &mut self,
+        job: &Job,
+        name: &str,
+        as_postgres: bool,
+    ) -> anyhow::Result<(Result<Report, String>, Output)> {
+        let pod = job.spec.as_ref().and_then(|s| s.template.spec.clone()).context("pod")?;
+        let all = pod.init_containers.iter().flatten().chain(pod.containers.iter());
+        let container = all.into_iter().find(|c| c.name == name).with_context(|| format!("no step {name}"))?;
         self.runs += 1;
         let own = self.root.join(format!("run-{}", self.runs));
-        for d in ["tmp", "work/snapshot", "restore", "scratch", "dev"] {
+        for d in ["tmp", "work/snapshot", "restore", "scratch", "dev", "var/lib/postgresql/data"] {
             fs::create_dir_all(own.join(d))?;
         }
         let env = self.env(container, &own, as_postgres)?;

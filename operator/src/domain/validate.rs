@@ -196,10 +196,15 @@ pub fn validate(municipality: &Municipality, inputs: Inputs<'_>) -> Result<Valid
             let sizing = if backed_up { sizing.with_backups() } else { sizing };
             let short = suite::shortfalls(&plan.spec, &sizing);
             if !short.is_empty() {
+                let with = if backed_up {
+                    " (the suite and one backup run: 100m/256Mi requested, 1 CPU/1Gi at most)"
+                } else {
+                    ""
+                };
                 return Err(Invalid::SuiteExceedsPlan {
                     plan: plan_name,
                     users: offered.users,
-                    details: short.join(", "),
+                    details: format!("{}{with}", short.join(", ")),
                 });
             }
             Some(TenantCollaboration {
