@@ -314,6 +314,7 @@ impl Postgres {
     /// waits until `user` can log in to `db` with `password`.
     pub fn serve(dir: &Path, data: &Path, user: &str, password: &str, db: &str) -> anyhow::Result<Self> {
         let (uid, gid) = system_user("postgres")?;
+        fs::create_dir_all(dir)?;
         let home = data.parent().context("a data folder has a parent")?;
         let port = free_port()?;
         let mut server = as_postgres(&tool("postgres")?, home, uid, gid)?;

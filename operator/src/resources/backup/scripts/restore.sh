@@ -2,7 +2,8 @@
 # Environment as backup.sh's, plus SNAPSHOT (an id, or "latest": the tenant's newest), TARGET:
 #   a folder (NewVolume): files go to $TARGET/files, the database dump to $TARGET/database.dump;
 #   "InPlace": files over $FILES_PATH (what the snapshot does not hold is removed), and the database
-#   loaded into a fresh cluster in $PGDATA, the old one kept aside as $PGDATA.before-<time>.
+#   loaded into a fresh cluster in $PGDATA, the old one kept aside as $PGDATA.before-<time>; PARTS
+#   ("files", "database", or both, the default) says which, as each runs as its own user.
 # FILES_PATH and WORK must be the paths the backups used: they name the folders in the snapshot.
 set -eu
 say() { echo "concejo-restore: $*" >&2; }
@@ -23,12 +24,15 @@ if [ -f "$meta/database.dump" ]; then
   (cd "$meta" && sha256sum -c database.sha256 >&2) || fail "the database dump of $snapshot does not match its checksum"
 fi
 
+parts=" ${PARTS:-files database} "
 if [ "$TARGET" = InPlace ]; then
-  if [ -n "${FILES_PATH:-}" ]; then
+  out=
+  if [ -n "${FILES_PATH:-}" ] && [ "${parts#* files }" != "$parts" ]; then
     restic restore "$snapshot:$FILES_PATH" --target "$FILES_PATH" --delete --verify >&2 \
       || fail "restic could not restore the files of $snapshot"
+    out=$FILES_PATH
   fi
-  if [ -f "$meta/database.dump" ]; then
+  if [ -f "$meta/database.dump" ] && [ "${parts#* database }" != "$parts" ]; then
     aside="$PGDATA.before-$(date -u +%Y%m%dT%H%M%SZ)"
     if [ -d "$PGDATA" ]; then mv "$PGDATA" "$aside"; say "the database in place was kept as $aside"; fi
     printf '%s\n' "$PGPASSWORD" >"$TMPDIR/pw"
@@ -39,8 +43,9 @@ if [ "$TARGET" = InPlace ]; then
     pg_restore --host "$TMPDIR" --username "$PGUSER" --dbname "$PGDATABASE" --exit-on-error --no-owner "$meta/database.dump" \
       || { pg_ctl --pgdata "$PGDATA" --mode fast stop >&2; fail "the dump of $snapshot did not load"; }
     pg_ctl --pgdata "$PGDATA" --mode fast --wait stop >&2
+    out=$PGDATA
   fi
-  out=$FILES_PATH
+  [ -n "$out" ] || fail "nothing to restore in place: PARTS is \"${PARTS:-}\" and snapshot $snapshot holds no such part"
 else
   mkdir -p "$TARGET/files"
   if [ -n "${FILES_PATH:-}" ]; then
