@@ -18,14 +18,6 @@ use concejo::api::v1alpha1::{Backup, DrillResult, Municipality, Province, Restor
 use support::probes::{province_has_condition, warning_event};
 use support::*;
 
-fn with_suite(name: &str, code: &str, extra: serde_json::Value) -> Municipality {
-    let mut spec = json!({"collaboration": {"enabled": true}, "deletionPolicy": "Delete"});
-    for (k, v) in extra.as_object().cloned().unwrap_or_default() {
-        spec[k] = v;
-    }
-    municipality_with(name, code, spec)
-}
-
 /// The pod of a run's Job, once kwok has it running.
 async fn running_pod(client: &Client, namespace: &str, job: &str) -> anyhow::Result<Pod> {
     let pods = Api::<Pod>::namespaced(client.clone(), namespace);

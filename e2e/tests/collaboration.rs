@@ -14,14 +14,6 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 use support::*;
 
-fn with_suite(name: &str, code: &str, extra: serde_json::Value) -> Municipality {
-    let mut spec = json!({"collaboration": {"enabled": true}, "deletionPolicy": "Delete"});
-    for (k, v) in extra.as_object().cloned().unwrap_or_default() {
-        spec[k] = v;
-    }
-    municipality_with(name, code, spec)
-}
-
 async fn patch_spec(client: &Client, name: &str, spec: serde_json::Value) -> anyhow::Result<()> {
     let api = Api::<Municipality>::all(client.clone());
     api.patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": spec}))).await?;

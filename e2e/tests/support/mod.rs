@@ -175,6 +175,16 @@ pub fn municipality(name: &str, province: &str, ine_code: &str, display_name: &s
     .expect("a valid Municipality")
 }
 
+/// A León Municipality with its collaboration suite (and so volumes and backups), deleted with its
+/// data, and extra spec fields merged in.
+pub fn with_suite(name: &str, code: &str, extra: serde_json::Value) -> Municipality {
+    let mut spec = serde_json::json!({"collaboration": {"enabled": true}, "deletionPolicy": "Delete"});
+    for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+        spec[k] = v;
+    }
+    municipality_with(name, code, spec)
+}
+
 /// A Municipality with extra spec fields merged in.
 pub fn municipality_with(name: &str, ine_code: &str, extra: serde_json::Value) -> Municipality {
     let mut value = serde_json::to_value(municipality(name, "leon", ine_code, name)).unwrap();
