@@ -106,5 +106,9 @@ All $total town halls are Ready. Look around with:
   $kubectl -n muni-24008 get pods,pvc,ingress # Astorga's suite: Nextcloud, PostgreSQL, Redis
   $kubectl get namespaces -l app.kubernetes.io/managed-by=concejo
   curl -s http://$http/metrics               # the operator's metrics
+  $kubectl describe province leon                        # its conditions: CA, office pool, BackupTargetReady
+  $kubectl -n muni-24008 get cronjob backup              # Astorga's nightly backup, Madrid time
+  echo '{"apiVersion":"concejo.dev/v1alpha1","kind":"Backup","metadata":{"name":"now"},"spec":{}}' | $kubectl -n muni-24008 create -f -
+                                                         # a backup now: its Job stays Running here (kwok runs no containers)
 Stop the operator with 'make demo-stop', and everything with 'make cluster-down'.
 TXT

@@ -8,6 +8,7 @@ use k8s_openapi::api::networking::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
+use super::backup;
 use super::collaboration::POD_COMPONENTS;
 use super::netpol::{self, dns_ports, egress, ingress, tcp};
 use super::{Component, Context, Part, labels};
@@ -86,10 +87,12 @@ fn policy(
     egress: Vec<NetworkPolicyEgressRule>,
     types: &[&str],
 ) -> NetworkPolicy {
-    // Every pod for deny-all and DNS; every pod but the suite's for the allowances.
+    // Every pod for deny-all and DNS; for the allowances, every pod but those with policies of
+    // their own (the suite's, and the backup runs', which may reach their repository only).
+    let governed: Vec<&str> = POD_COMPONENTS.iter().copied().chain([backup::COMPONENT]).collect();
     let pods = match name {
         "deny-all" | "allow-dns" => LabelSelector::default(),
-        _ => netpol::components("NotIn", POD_COMPONENTS),
+        _ => netpol::components("NotIn", &governed),
     };
     NetworkPolicy {
         metadata: labels::metadata(tenant, name, Some(tenant.namespace()), "network-policy"),
@@ -124,6 +127,10 @@ mod tests {
         assert_eq!(deny.pod_selector, Some(LabelSelector::default()));
         assert_eq!((deny.ingress.as_deref(), deny.egress.as_deref()), (Some(&[][..]), Some(&[][..])));
         assert_eq!(deny.policy_types.as_deref(), Some(&["Ingress".to_owned(), "Egress".to_owned()][..]));
+        // The allowances leave out the pods with policies of their own: the suite's and backup runs'.
+        let same = policies[2].spec.as_ref().unwrap().pod_selector.clone().unwrap();
+        let left_out = same.match_expressions.unwrap()[0].values.clone().unwrap();
+        assert_eq!(left_out, ["nextcloud", "postgres", "redis", "cron", "backup"]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The suite's network policies, on top of the tenant's deny-by-default ones (which leave the
 //! suite's pods out of every other allowance): only the ingress namespace and the office pool
 //! reach Nextcloud's web port; only Nextcloud (and its background jobs) reach PostgreSQL and
-//! Redis; Nextcloud may leave the namespace only for the office pool (and DNS).
+//! Redis, and the tenant's backup runs PostgreSQL for its dump; Nextcloud may leave the namespace
+//! only for the office pool (and DNS).
 
 use k8s_openapi::api::networking::v1::{
     NetworkPolicy, NetworkPolicyEgressRule, NetworkPolicyIngressRule, NetworkPolicyPeer,
@@ -9,7 +10,7 @@ use k8s_openapi::api::networking::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
 use super::super::netpol::{components, egress, ingress, namespace, spec, tcp};
-use super::super::{Component, Context, Part, labels};
+use super::super::{Component, Context, Part, backup, labels};
 use super::{CRON, NEXTCLOUD, OFFICE_PORT, POSTGRES, POSTGRES_PORT, REDIS, REDIS_PORT, WEB_PORT};
 use crate::domain::ValidTenant;
 
@@ -40,11 +41,22 @@ impl Component for SuitePolicies {
         ];
         out.extend(office.map(|o| egress(vec![o], vec![tcp(OFFICE_PORT)])));
         let web = ingress(from, vec![tcp(WEB_PORT)]);
-        let only_users = |port| vec![ingress(vec![pods(users.clone())], vec![tcp(port)])];
+        let only = |who: &LabelSelector, port| vec![ingress(vec![pods(who.clone())], vec![tcp(port)])];
+        // The database is also dumped by the tenant's backup runs.
+        let database_users = match &tenant.backup {
+            Some(b) if b.missing.is_none() => components("In", &[NEXTCLOUD, CRON, backup::COMPONENT]),
+            _ => users.clone(),
+        };
         vec![
             policy(tenant, "suite-nextcloud", users.clone(), vec![web], out),
-            policy(tenant, "suite-postgres", components("In", &[POSTGRES]), only_users(POSTGRES_PORT), vec![]),
-            policy(tenant, "suite-redis", components("In", &[REDIS]), only_users(REDIS_PORT), vec![]),
+            policy(
+                tenant,
+                "suite-postgres",
+                components("In", &[POSTGRES]),
+                only(&database_users, POSTGRES_PORT),
+                vec![],
+            ),
+            policy(tenant, "suite-redis", components("In", &[REDIS]), only(&users, REDIS_PORT), vec![]),
         ]
     }
 }
@@ -90,5 +102,21 @@ mod tests {
         assert_eq!(sources.len(), 2, "the ingress namespace and the office pool");
         let office = &nextcloud.egress.as_ref().unwrap()[2];
         assert_eq!(office.ports.as_ref().unwrap()[0].port, Some(IntOrString::Int(9980)));
+    }
+
+    #[test]
+    fn backup_runs_reach_the_database_of_a_backed_up_tenant() {
+        let mut m = municipality("leon", "24089");
+        m.spec.collaboration.enabled = true;
+        let tenant = crate::testing::valid_in(&m, |p| p.spec.backup.target = Some(crate::testing::s3_target("c")));
+        assert!(tenant.backup.is_some());
+        let policies = SuitePolicies::build(&tenant, &Context::default());
+        let allowed = |i: usize| {
+            let rule = &policies[i].spec.as_ref().unwrap().ingress.as_ref().unwrap()[0];
+            let from = &rule.from.as_ref().unwrap()[0];
+            from.pod_selector.as_ref().unwrap().match_expressions.as_ref().unwrap()[0].values.clone().unwrap()
+        };
+        assert_eq!(allowed(1), ["nextcloud", "cron", "backup"], "PostgreSQL");
+        assert_eq!(allowed(2), ["nextcloud", "cron"], "Redis");
     }
 }
