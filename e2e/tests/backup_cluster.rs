@@ -186,13 +186,15 @@ async fn a_backup_reports_then_retention_and_a_drill_follow() -> anyhow::Result<
     let retain = format!("retain-{code}-{}", &snapshot[..12]);
     let drill = format!("drill-{code}-{}", &snapshot[..12]);
     wait(&side, &retain, |j: Option<&Job>| j.is_some()).await?;
-    wait(&side, &drill, |j: Option<&Job>| j.is_some()).await?;
+    // The drill waits for retention: its prune and check lock the repository.
+    assert!(side.get_opt(&drill).await?.is_none(), "no drill before retention has run");
     let report = format!(r#"{{"message_type":"retain","snapshot":"{snapshot}","snapshots":1,"copied":false}}"#);
     finish(&client, "concejo-backup-24", &retain, 0, &report).await?;
     wait(&munis, name, |m: Option<&Municipality>| {
         m.and_then(|m| m.status.as_ref()?.backup.as_ref()?.retained_snapshot.clone()).as_deref() == Some(&snapshot)
     })
     .await?;
+    wait(&side, &drill, |j: Option<&Job>| j.is_some()).await?;
 
     // A drill that finds a corrupted file: RestoreVerified False, a Warning Event, the words kept.
     let words = "concejo-drill failed: checksum mismatch in files/actas/2026-pleno.odt";
@@ -224,29 +226,33 @@ async fn restores_into_a_new_volume_and_in_place_only_when_suspended() -> anyhow
     create_fresh(&client, &with_suite(name, "24194", json!({}))).await?;
     wait(&munis, name, has_condition("Ready", "True")).await?;
     let restores = Api::<Restore>::namespaced(client.clone(), ns);
-    let restore = |name: &str, target: &str| -> Restore {
+    let snapshot = "0badc0de".repeat(8);
+    let restore = |name: &str, target: &str, snapshot: &str| -> Restore {
         serde_json::from_value(json!({
             "apiVersion": "concejo.dev/v1alpha1", "kind": "Restore", "metadata": {"name": name},
-            "spec": {"snapshot": "latest", "target": target}
+            "spec": {"snapshot": snapshot, "target": target}
         }))
         .unwrap()
     };
+    let failed = |r: Option<&Restore>| r.and_then(|r| r.status.as_ref()?.phase).is_some_and(|p| p == RunPhase::Failed);
+
+    // `latest` is the newest snapshot concejo recorded: before any backup, there is none.
+    restores.create(&Default::default(), &restore("newest", "NewVolume", "latest")).await?;
+    let refused = wait(&restores, "newest", failed).await?;
+    let why = refused.status.unwrap().message.unwrap();
+    assert!(why.contains("no backup recorded yet"), "{why}");
 
     // In place while the tenant runs: refused, with what to do.
-    restores.create(&Default::default(), &restore("over-the-top", "InPlace")).await?;
-    let refused = wait(&restores, "over-the-top", |r: Option<&Restore>| {
-        r.and_then(|r| r.status.as_ref()?.phase).is_some_and(|p| p == RunPhase::Failed)
-    })
-    .await?;
+    restores.create(&Default::default(), &restore("over-the-top", "InPlace", &snapshot)).await?;
+    let refused = wait(&restores, "over-the-top", failed).await?;
     let why = refused.status.unwrap().message.unwrap();
     assert!(why.contains("spec.suspend: true") && why.contains(name), "{why}");
     assert!(Api::<Job>::namespaced(client.clone(), ns).get_opt("rst-over-the-top").await?.is_none());
 
     // Into a new volume: its claim, its Job, its status with the volume and the snapshot restored.
-    restores.create(&Default::default(), &restore("yesterday", "NewVolume")).await?;
+    restores.create(&Default::default(), &restore("yesterday", "NewVolume", &snapshot)).await?;
     let claims = Api::<PersistentVolumeClaim>::namespaced(client.clone(), ns);
     wait(&claims, "restore-yesterday", |c: Option<&PersistentVolumeClaim>| c.is_some()).await?;
-    let snapshot = "0badc0de".repeat(8);
     let report = format!(r#"{{"message_type":"restore","snapshot":"{snapshot}","files":1204,"bytes":52428800}}"#);
     finish(&client, ns, "rst-yesterday", 0, &report).await?;
     let done = wait(&restores, "yesterday", |r: Option<&Restore>| {

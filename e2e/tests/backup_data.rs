@@ -94,6 +94,8 @@ fn in_place_puts_back_the_files_and_the_rows_a_ransomware_changed() -> anyhow::R
     let (report, out) = w.run_step(&job, "restore-database", true)?;
     ensure!(matches!(&report, Ok(Report::Restore { snapshot: s, .. }) if *s == snapshot), "{report:?}\n{}", say(&out));
     let data = w.root.join(format!("run-{}/var/lib/postgresql/data/pgdata", w.runs));
+    let hba = fs::read_to_string(data.join("pg_hba.conf"))?;
+    ensure!(hba.lines().any(|l| l == "host all all all scram-sha-256"), "Nextcloud's pod could not log in:\n{hba}");
     let password = w.secrets[suite_credentials::NAME][suite_credentials::POSTGRES_PASSWORD].clone();
     let restored = Postgres::serve(&w.root.join("restored"), &data, "nextcloud", &password, &db)?;
     ensure!(restored.psql(&db, rows)? == rows_before, "the rows are not as they were before the damage");

@@ -151,10 +151,14 @@ pub fn retention_due(status: &BackupStatus) -> Option<&str> {
     (status.retained_snapshot.as_deref() != Some(last)).then_some(last)
 }
 
-/// The snapshot a drill must restore now, if one is due: the newest one, when it was not drilled
-/// yet and the last drill is `days` old (or failed: then the next snapshot is drilled at once).
+/// The snapshot a drill must restore now, if one is due: the newest one, once retention has run
+/// after it (its prune and check lock the repository), when it was not drilled yet and the last
+/// drill is `days` old (or failed: then the next snapshot is drilled at once).
 pub fn drill_due(status: &BackupStatus, days: i32, now_seconds: i64) -> Option<&str> {
     let last = status.last_snapshot.as_deref()?;
+    if status.retained_snapshot.as_deref() != Some(last) {
+        return None;
+    }
     if status.last_drill_snapshot.as_deref() == Some(last) {
         return None;
     }
@@ -299,19 +303,22 @@ mod tests {
     fn drills_follow_new_snapshots_at_the_interval_and_at_once_after_a_failure() {
         let now = "2026-11-25T03:00:00Z".parse::<k8s_openapi::jiff::Timestamp>().unwrap().as_second();
         let mut s = BackupStatus { last_snapshot: Some("aaaa".into()), ..Default::default() };
+        assert_eq!(drill_due(&s, 7, now), None, "retention runs first");
+        s.retained_snapshot = Some("aaaa".into());
         assert_eq!(drill_due(&s, 7, now), Some("aaaa"), "never drilled");
         s.last_drill_snapshot = Some("aaaa".into());
         s.last_drill_time = Some("2026-11-24T03:00:00Z".into());
         s.last_drill_result = Some(DrillResult::Passed);
         assert_eq!(drill_due(&s, 7, now), None, "that snapshot was drilled");
         s.last_snapshot = Some("bbbb".into());
+        s.retained_snapshot = Some("bbbb".into());
         assert_eq!(drill_due(&s, 7, now), None, "a day since the last drill");
         assert_eq!(drill_due(&s, 1, now), Some("bbbb"));
         s.last_drill_result = Some(DrillResult::Failed);
         assert_eq!(drill_due(&s, 7, now), Some("bbbb"), "a failed drill is retried on the next snapshot");
-        assert_eq!(retention_due(&s), Some("bbbb"));
-        s.retained_snapshot = Some("bbbb".into());
         assert_eq!(retention_due(&s), None);
+        s.retained_snapshot = Some("aaaa".into());
+        assert_eq!(retention_due(&s), Some("bbbb"));
     }
 
     #[test]

@@ -149,14 +149,14 @@ pub async fn reconcile(province: &Province, ctx: &Context) -> Result<Option<Repo
     let report = |ok, reason: &str, message: String, next, failed| {
         Ok(Some(Report { condition: Desired::new(BACKUP_TARGET_READY, ok, reason, message), next, failed }))
     };
-    let credentials = match bucket_credentials(target, ctx) {
+    let (credentials, version) = match bucket_credentials(target, ctx) {
         Ok(data) => data,
         Err(why) => return report(false, "CredentialsMissing", why, None, None),
     };
     let secondary = match &province.spec.backup.secondary_target {
         None => None,
         Some(t) => match bucket_credentials(t, ctx) {
-            Ok(data) => Some(data),
+            Ok((data, _)) => Some(data),
             Err(why) => {
                 return report(false, "CredentialsMissing", format!("secondaryTarget: {why}"), None, None);
             }
@@ -165,6 +165,7 @@ pub async fn reconcile(province: &Province, ctx: &Context) -> Result<Option<Repo
     let images = images::resolve(&province.spec.images);
     let Some(mut repo) = Repository::new(province, images.rclone.clone(), credentials) else { return Ok(None) };
     repo.secondary_credentials = secondary;
+    repo.credentials_version = version;
     let ns = repo.namespace();
     if ctx.backup.namespaces.get(&ObjectRef::new(&ns)).is_some_and(|n| n.metadata.deletion_timestamp.is_some()) {
         let message = format!("namespace {ns} is still being deleted; the repository is created again once it is gone");
@@ -217,10 +218,14 @@ pub async fn reconcile(province: &Province, ctx: &Context) -> Result<Option<Repo
     }
 }
 
-/// The bucket's credentials from the Secret the target names, in the operator's namespace.
-fn bucket_credentials(target: &BackupTarget, ctx: &Context) -> Result<BTreeMap<String, ByteString>, String> {
+/// The bucket's credentials from the Secret the target names, in the operator's namespace, and
+/// that Secret's resourceVersion (the servers restart when it changes: rclone reads the keys once).
+type Credentials = (BTreeMap<String, ByteString>, String);
+
+fn bucket_credentials(target: &BackupTarget, ctx: &Context) -> Result<Credentials, String> {
     let name = &target.s3.credentials_secret;
     let secret = ctx.backup.buckets.get(&ObjectRef::new(name).within(&ctx.namespace));
+    let version = secret.as_ref().and_then(|s| s.metadata.resource_version.clone()).unwrap_or_default();
     let Some(data) = secret.and_then(|s| s.data.clone()) else {
         return Err(format!(
             "Secret {}/{name} is missing: create it with keys {} (the bucket's credentials)",
@@ -232,7 +237,7 @@ fn bucket_credentials(target: &BackupTarget, ctx: &Context) -> Result<BTreeMap<S
     if !missing.is_empty() {
         return Err(format!("Secret {}/{name} has no {}", ctx.namespace, missing.join(" and ")));
     }
-    Ok(data.into_iter().filter(|(k, _)| KEYS.contains(&k.as_str())).collect())
+    Ok((data.into_iter().filter(|(k, _)| KEYS.contains(&k.as_str())).collect(), version))
 }
 
 /// Applies every object that differs from what is live, in order; removes policies no longer wanted.

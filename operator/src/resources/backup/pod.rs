@@ -7,14 +7,16 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Container, EnvFromSource, EnvVar, EnvVarSource, PodSpec, PodTemplateSpec, ResourceRequirements, SecretEnvSource,
-    SecretKeySelector, Volume, VolumeMount,
+    Affinity, Container, EnvFromSource, EnvVar, EnvVarSource, PodAffinity, PodAffinityTerm, PodSpec, PodTemplateSpec,
+    ResourceRequirements, SecretEnvSource, SecretKeySelector, Volume, VolumeMount, WeightedPodAffinityTerm,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::super::collaboration::pod::{container_security, empty_dir, env, mount, pod_security};
+use super::super::collaboration::NEXTCLOUD;
 use super::super::labels;
+use super::super::netpol::components;
 use super::{COMPONENT, REPORT, RUN_LABEL, RunKind, WORK};
 use crate::domain::ValidTenant;
 use crate::domain::backup::TenantBackup;
@@ -153,10 +155,30 @@ pub fn template(run: &Run<'_>) -> PodTemplateSpec {
             restart_policy: Some("Never".into()),
             security_context: Some(security),
             automount_service_account_token: Some(false),
+            affinity: near_nextcloud(run),
             enable_service_links: Some(false),
             ..Default::default()
         }),
     }
+}
+
+/// A backup reads the file volume while Nextcloud runs: on the same node, a ReadWriteOnce volume
+/// attaches once for both. Preferred, not required: a suspended tenant's Backup still runs.
+fn near_nextcloud(run: &Run<'_>) -> Option<Affinity> {
+    (run.kind == RunKind::Backup && run.tenant.collaboration.is_some()).then(|| Affinity {
+        pod_affinity: Some(PodAffinity {
+            preferred_during_scheduling_ignored_during_execution: Some(vec![WeightedPodAffinityTerm {
+                weight: 100,
+                pod_affinity_term: PodAffinityTerm {
+                    label_selector: Some(components("In", &[NEXTCLOUD])),
+                    topology_key: "kubernetes.io/hostname".into(),
+                    ..Default::default()
+                },
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    })
 }
 
 /// The spec of a run's Job: one try (a second would find the first's lock and half-written

@@ -39,6 +39,8 @@ pub const HTPASSWD_SECRET: &str = "htpasswd";
 pub const ADMIN_SECRET: &str = "admin";
 pub const ADMIN_HTPASSWD_SECRET: &str = "admin-htpasswd";
 pub const ADMIN_USER: &str = "concejo";
+/// Annotation of the servers' pods: the bucket Secret's resourceVersion they were started with.
+pub const CREDENTIALS_VERSION: &str = "concejo.dev/credentials-version";
 /// The image's own unprivileged user is root; rclone needs none.
 const UID: i64 = 65532;
 
@@ -54,6 +56,9 @@ pub struct Repository {
     /// The bucket's credentials (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY), primary and secondary.
     pub credentials: BTreeMap<String, ByteString>,
     pub secondary_credentials: Option<BTreeMap<String, ByteString>>,
+    /// The resourceVersion of the bucket's Secret: on the servers' pod template, so that new keys
+    /// restart them (rclone reads them from its environment once).
+    pub credentials_version: String,
     /// Every tenant's htpasswd line, sorted.
     pub tenants: Vec<String>,
     /// The province's login: kept once made; and its htpasswd line (bcrypt salts each hash, so
@@ -74,6 +79,7 @@ impl Repository {
             image,
             credentials,
             secondary_credentials: None,
+            credentials_version: String::new(),
             tenants: vec![],
             admin_password: String::new(),
             admin_htpasswd: String::new(),
@@ -235,7 +241,14 @@ fn deployment(repo: &Repository, admin: bool) -> Deployment {
             replicas: Some(1),
             selector: LabelSelector { match_labels: Some(pod_selector(name)), ..Default::default() },
             template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(labels), ..Default::default() }),
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    annotations: Some(BTreeMap::from([(
+                        CREDENTIALS_VERSION.to_owned(),
+                        repo.credentials_version.clone(),
+                    )])),
+                    ..Default::default()
+                }),
                 spec: Some(PodSpec {
                     containers: vec![container],
                     volumes: Some(vec![
@@ -282,7 +295,23 @@ fn service(repo: &Repository, name: &str) -> Service {
 /// Deny everything; DNS and HTTPS out for the servers and runs (the bucket's address is the
 /// Diputación's); in: the tenant-facing server from the backup pods of this province's tenant
 /// namespaces, the province-side server from this namespace's runs only.
+/// The port of an S3 endpoint such as `https://s3.dipuleon.es` (443) or `http://minio:9000`.
+pub fn endpoint_port(endpoint: &str) -> i32 {
+    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("https", endpoint));
+    let host = rest.split('/').next().unwrap_or_default();
+    let default = if scheme == "http" { 80 } else { 443 };
+    host.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).unwrap_or(default)
+}
+
 fn network_policies(repo: &Repository) -> Vec<NetworkPolicy> {
+    // Out to the buckets' ports (HTTPS and HTTP, and any other an endpoint names).
+    let mut out = vec![443, 80];
+    for target in [Some(&repo.target), repo.secondary.as_ref()].into_iter().flatten() {
+        let port = endpoint_port(&target.s3.endpoint);
+        if !out.contains(&port) {
+            out.push(port);
+        }
+    }
     let policy = |name: &str, pods: LabelSelector, rules: (Vec<_>, Vec<_>), types: &[&str]| NetworkPolicy {
         metadata: metadata(repo, name, "network-policy"),
         spec: Some(spec(pods, rules.0, rules.1, types)),
@@ -303,7 +332,7 @@ fn network_policies(repo: &Repository) -> Vec<NetworkPolicy> {
         policy(
             "allow-dns-and-out",
             LabelSelector::default(),
-            (vec![], vec![egress(vec![dns()], dns_ports()), egress(vec![], vec![tcp(443), tcp(80)])]),
+            (vec![], vec![egress(vec![dns()], dns_ports()), egress(vec![], out.iter().map(|p| tcp(*p)).collect())]),
             &["Egress"],
         ),
         policy(
@@ -362,5 +391,22 @@ mod tests {
         assert!(!text.contains(&repo.admin_password), "no credential in a pod spec");
         let names: Vec<_> = o.network_policies.iter().map(|p| p.metadata.name.clone().unwrap()).collect();
         assert_eq!(names, POLICY_NAMES);
+    }
+
+    #[test]
+    fn the_servers_may_reach_the_port_each_bucket_names_and_restart_with_new_keys() {
+        assert_eq!((endpoint_port("https://s3.dipuleon.es"), endpoint_port("http://minio.local:9000/")), (443, 9000));
+        assert_eq!(endpoint_port("http://10.0.0.5"), 80);
+        let mut province = leon();
+        province.spec.backup.target = Some(s3_target("concejo"));
+        province.spec.backup.target.as_mut().unwrap().s3.endpoint = "https://s3.dipuleon.es:9443".into();
+        let mut repo = Repository::new(&province, "rclone".into(), BTreeMap::new()).unwrap();
+        repo.credentials_version = "812".into();
+        let o = build(&repo);
+        let out = o.network_policies[1].spec.as_ref().unwrap().egress.as_ref().unwrap()[1].ports.clone().unwrap();
+        let ports: Vec<_> = out.iter().map(|p| p.port.clone().unwrap()).collect();
+        assert_eq!(ports, [IntOrString::Int(443), IntOrString::Int(80), IntOrString::Int(9443)]);
+        let pod = o.deployments[0].spec.template.metadata.clone().unwrap();
+        assert_eq!(pod.annotations.unwrap()[CREDENTIALS_VERSION], "812");
     }
 }

@@ -166,33 +166,32 @@ pub fn restore(
             let mut database = vars;
             database.extend(database_env(tenant, false));
             database.extend([env("PARTS", "database"), env("PGDATA", PGDATA)]);
-            let steps = vec![
-                Step {
-                    name: "restore-files",
-                    uid: nextcloud::UID,
-                    env: files,
-                    env_from: from.clone(),
-                    mounts: vec![mount("files", FILES_PATH, None, false), work.clone()],
-                },
-                Step {
+            let mut steps = vec![Step {
+                name: "restore-files",
+                uid: nextcloud::UID,
+                env: files,
+                env_from: from.clone(),
+                mounts: vec![mount("files", FILES_PATH, None, false), work.clone()],
+            }];
+            let mut volumes = vec![claim_volume("files", FILES_VOLUME), empty_dir("work")];
+            // Only a tenant with the suite has a database (and its snapshots a dump).
+            if tenant.collaboration.is_some() {
+                steps.push(Step {
                     name: "restore-database",
                     uid: postgres::UID,
                     env: database,
                     env_from: from,
                     mounts: vec![mount("database", DATABASE_PATH, None, false), work],
-                },
-            ];
+                });
+                volumes.push(claim_volume("database", DATABASE_VOLUME));
+            }
             let run = Run {
                 kind: RunKind::Restore,
                 tenant,
                 backup: tenant_backup,
                 namespace: tenant.namespace(),
                 steps,
-                volumes: vec![
-                    claim_volume("files", FILES_VOLUME),
-                    claim_volume("database", DATABASE_VOLUME),
-                    empty_dir("work"),
-                ],
+                volumes,
                 uid: nextcloud::UID,
                 fs_group: None,
             };
@@ -297,6 +296,22 @@ pub fn drill(tenant: &ValidTenant, tenant_backup: &TenantBackup, snapshot: &str,
 mod tests {
     use super::*;
     use crate::testing::{municipality, s3_target, valid_in};
+
+    #[test]
+    fn in_place_restores_a_database_only_where_there_is_one() {
+        let mut m = municipality("leon", "24089");
+        m.spec.collaboration.enabled = true;
+        let mut tenant = valid_in(&m, |p| p.spec.backup.target = Some(s3_target("concejo")));
+        let b = tenant.backup.clone().unwrap();
+        let spec = RestoreSpec { snapshot: "a".repeat(64), target: RestoreTarget::InPlace };
+        let steps = |t: &ValidTenant| {
+            let pod = restore(t, &b, "undo", &spec).1.spec.unwrap().template.spec.unwrap();
+            pod.init_containers.unwrap().iter().chain(pod.containers.iter()).map(|c| c.name.clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(steps(&tenant), ["tools", "restore-files", "restore-database"]);
+        tenant.collaboration = None;
+        assert_eq!(steps(&tenant), ["tools", "restore-files"], "volumes without the suite hold no database");
+    }
 
     fn value<'a>(job: &'a Job, name: &str) -> Option<&'a str> {
         let pod = job.spec.as_ref()?.template.spec.as_ref()?;

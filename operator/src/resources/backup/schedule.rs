@@ -71,6 +71,10 @@ mod tests {
         let run = &pod.containers[0];
         assert!(run.command.as_ref().unwrap()[2].contains("restic backup --json"));
         assert_eq!(pod.automount_service_account_token, Some(false));
+        // Near Nextcloud, whose ReadWriteOnce file volume it reads.
+        let near = pod.affinity.as_ref().unwrap().pod_affinity.as_ref().unwrap();
+        let term = &near.preferred_during_scheduling_ignored_during_execution.as_ref().unwrap()[0].pod_affinity_term;
+        assert_eq!(term.topology_key, "kubernetes.io/hostname");
         let env: Vec<_> = run.env.as_ref().unwrap().iter().map(|e| e.name.as_str()).collect();
         for name in ["RESTIC_REPOSITORY", "TENANT", "FILES_PATH", "PGHOST", "PGPASSWORD", "REPORT"] {
             assert!(env.contains(&name), "{name} missing in {env:?}");

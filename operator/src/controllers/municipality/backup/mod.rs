@@ -92,7 +92,7 @@ pub async fn reconcile(
         false => Ok(()),
     };
     let served = match requests::backups(tenant, Some(key), ctx).await {
-        Ok(()) => requests::restores(tenant, Some(key), ctx).await,
+        Ok(()) => requests::restores(tenant, Some(key), seen.status.last_snapshot.as_deref(), ctx).await,
         Err(e) => Err(e),
     };
     let ready = match (started.and(served), copied) {

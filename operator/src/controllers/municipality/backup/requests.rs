@@ -84,8 +84,10 @@ pub async fn backups(tenant: &ValidTenant, key: Option<&Key>, ctx: &Context) -> 
 }
 
 /// Every Restore of the tenant's namespace: refused in place unless the tenant is suspended;
-/// otherwise its claim (new volume) and Job started, its status followed.
-pub async fn restores(tenant: &ValidTenant, key: Option<&Key>, ctx: &Context) -> Result<(), Error> {
+/// otherwise its claim (new volume) and Job started, its status followed. `latest` is the newest
+/// snapshot concejo's own backups made (`last`), never the newest in the repository, where a
+/// tenant's credentials can add one dated in the future.
+pub async fn restores(tenant: &ValidTenant, key: Option<&Key>, last: Option<&str>, ctx: &Context) -> Result<(), Error> {
     let ns = tenant.namespace();
     let api = Api::<Restore>::namespaced(ctx.client.clone(), &ns);
     let mine: Vec<Arc<Restore>> = ctx.runs.restores.in_namespace(&ns);
@@ -106,10 +108,19 @@ pub async fn restores(tenant: &ValidTenant, key: Option<&Key>, ctx: &Context) ->
                 )
             })
         });
+        let mut spec = object.spec.clone();
+        let refusal = refusal.or_else(|| match (spec.snapshot.as_str(), last) {
+            ("latest", Some(id)) => {
+                spec.snapshot = id.to_owned();
+                None
+            }
+            ("latest", None) => Some(format!("Municipality {} has no backup recorded yet: nothing to restore", tenant.name)),
+            _ => None,
+        });
         let status = match (refusal, &tenant.backup) {
             (Some(why), _) => outcomes::refused(previous, why, Timestamp::now()),
             (None, Some(backup)) => {
-                let (claim, job) = runs::restore(tenant, backup, &name, &object.spec);
+                let (claim, job) = runs::restore(tenant, backup, &name, &spec);
                 let volume = claim.as_ref().map(|c| c.name_any());
                 // The claim is made before the Job: once the Job is there, so is the claim.
                 let started = ctx.runs.jobs.get(&ns, &job.name_any()).is_some();

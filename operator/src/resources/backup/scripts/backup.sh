@@ -35,7 +35,7 @@ fi
 set -- "$WORK"
 if [ -n "${FILES_PATH:-}" ]; then set -- "$FILES_PATH" "$WORK"; fi
 say "backing up $*"
-restic backup --json --host "$TENANT" --tag "tenant=$TENANT" "$@" >"$TMPDIR/backup.json" \
+restic backup --retry-lock 2h --json --host "$TENANT" --tag "tenant=$TENANT" "$@" >"$TMPDIR/backup.json" \
   || fail "restic backup failed: $(grep -v '"message_type":"status"' "$TMPDIR/backup.json" | tail -n 1)"
 tail -n 1 "$TMPDIR/backup.json" >"$REPORT"
 grep -q '"message_type":"summary"' "$REPORT" || fail "restic backup ended without a summary"

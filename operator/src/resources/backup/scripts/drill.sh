@@ -12,10 +12,10 @@ fail() { say "$*"; echo "concejo-drill failed: $*" >>"$REPORT"; exit 1; }
 mkdir -p "$SCRATCH/files" "$SCRATCH/meta"
 
 say "restoring snapshot $SNAPSHOT of $TENANT"
-restic restore "$SNAPSHOT:$WORK" --target "$SCRATCH/meta" --verify >&2 \
+restic restore --retry-lock 2h "$SNAPSHOT:$WORK" --target "$SCRATCH/meta" --verify >&2 \
   || fail "restic could not restore $SNAPSHOT:$WORK"
 if [ -n "${FILES_PATH:-}" ]; then
-  restic restore "$SNAPSHOT:$FILES_PATH" --target "$SCRATCH/files" --verify >&2 \
+  restic restore --retry-lock 2h "$SNAPSHOT:$FILES_PATH" --target "$SCRATCH/files" --verify >&2 \
     || fail "restic could not restore the files of $SNAPSHOT"
 fi
 files=$(find "$SCRATCH/files" "$SCRATCH/meta" -type f | wc -l)
@@ -40,7 +40,7 @@ if [ -f "$SCRATCH/meta/database.dump" ]; then
   [ "$loaded" -eq 0 ] || fail "the database dump of $SNAPSHOT did not load into PostgreSQL (pg_restore exit $loaded)"
 fi
 
-restic check --read-data-subset="${READ_SUBSET:-10%}" >&2 \
+restic check --retry-lock 2h --read-data-subset="${READ_SUBSET:-10%}" >&2 \
   || fail "restic check found damage in the repository of $TENANT"
 bytes=$(du -sb "$SCRATCH/files" | cut -f1)
 printf '{"message_type":"drill","snapshot":"%s","files":%s,"bytes":%s,"tables":%s}\n' "$SNAPSHOT" "$files" "$bytes" "$tables" >"$REPORT"

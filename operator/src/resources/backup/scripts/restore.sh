@@ -19,7 +19,7 @@ if [ "$snapshot" = latest ]; then
   [ -n "$snapshot" ] || fail "tenant $TENANT has no snapshot yet"
 fi
 say "restoring snapshot $snapshot"
-restic restore "$snapshot:$WORK" --target "$meta" --verify >&2 || fail "restic could not restore $snapshot:$WORK"
+restic restore --retry-lock 30m "$snapshot:$WORK" --target "$meta" --verify >&2 || fail "restic could not restore $snapshot:$WORK"
 if [ -f "$meta/database.dump" ]; then
   (cd "$meta" && sha256sum -c database.sha256 >&2) || fail "the database dump of $snapshot does not match its checksum"
 fi
@@ -28,7 +28,7 @@ parts=" ${PARTS:-files database} "
 if [ "$TARGET" = InPlace ]; then
   out=
   if [ -n "${FILES_PATH:-}" ] && [ "${parts#* files }" != "$parts" ]; then
-    restic restore "$snapshot:$FILES_PATH" --target "$FILES_PATH" --delete --verify >&2 \
+    restic restore --retry-lock 30m "$snapshot:$FILES_PATH" --target "$FILES_PATH" --delete --verify >&2 \
       || fail "restic could not restore the files of $snapshot"
     out=$FILES_PATH
   fi
@@ -38,10 +38,17 @@ if [ "$TARGET" = InPlace ]; then
     printf '%s\n' "$PGPASSWORD" >"$TMPDIR/pw"
     initdb --pgdata "$PGDATA" --username "$PGUSER" --pwfile "$TMPDIR/pw" --auth-local trust --auth-host scram-sha-256 >&2
     rm -f "$TMPDIR/pw"
+    # Nextcloud connects from its own pod: what the PostgreSQL image writes on a first start.
+    printf 'host all all all scram-sha-256\n' >>"$PGDATA/pg_hba.conf"
     pg_ctl --pgdata "$PGDATA" --options "-c listen_addresses= -k $TMPDIR" --wait start >&2
     createdb --host "$TMPDIR" --username "$PGUSER" "$PGDATABASE" 2>/dev/null || true
     pg_restore --host "$TMPDIR" --username "$PGUSER" --dbname "$PGDATABASE" --exit-on-error --no-owner "$meta/database.dump" \
-      || { pg_ctl --pgdata "$PGDATA" --mode fast stop >&2; fail "the dump of $snapshot did not load"; }
+      || {
+        pg_ctl --pgdata "$PGDATA" --mode fast --wait stop >&2
+        # The database the tenant had stays in force: a half-loaded one never does.
+        if [ -d "${aside:-}" ]; then rm -rf "$PGDATA" && mv "$aside" "$PGDATA"; fi
+        fail "the dump of $snapshot did not load; the database in place was left as it was"
+      }
     pg_ctl --pgdata "$PGDATA" --mode fast --wait stop >&2
     out=$PGDATA
   fi
@@ -49,7 +56,7 @@ if [ "$TARGET" = InPlace ]; then
 else
   mkdir -p "$TARGET/files"
   if [ -n "${FILES_PATH:-}" ]; then
-    restic restore "$snapshot:$FILES_PATH" --target "$TARGET/files" --verify >&2 \
+    restic restore --retry-lock 30m "$snapshot:$FILES_PATH" --target "$TARGET/files" --verify >&2 \
       || fail "restic could not restore the files of $snapshot"
   fi
   if [ -f "$meta/database.dump" ]; then cp "$meta/database.dump" "$meta/database.sha256" "$TARGET/"; fi
