@@ -13,8 +13,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use super::super::collaboration::pod::{container_security, empty_dir, env, mount, pod_security};
 use super::super::collaboration::NEXTCLOUD;
+use super::super::collaboration::pod::{container_security, empty_dir, env, mount, pod_security};
 use super::super::labels;
 use super::super::netpol::components;
 use super::{COMPONENT, REPORT, RUN_LABEL, RunKind, WORK};

@@ -69,7 +69,7 @@ mod tests {
         assert_eq!(cron.spec.time_zone.as_deref(), Some("Europe/Madrid"));
         let pod = cron.spec.job_template.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
         let run = &pod.containers[0];
-        assert!(run.command.as_ref().unwrap()[2].contains("restic backup --json"));
+        assert!(run.command.as_ref().unwrap()[2].contains("restic backup --retry-lock 2h --json"));
         assert_eq!(pod.automount_service_account_token, Some(false));
         // Near Nextcloud, whose ReadWriteOnce file volume it reads.
         let near = pod.affinity.as_ref().unwrap().pod_affinity.as_ref().unwrap();

@@ -114,7 +114,9 @@ pub async fn restores(tenant: &ValidTenant, key: Option<&Key>, last: Option<&str
                 spec.snapshot = id.to_owned();
                 None
             }
-            ("latest", None) => Some(format!("Municipality {} has no backup recorded yet: nothing to restore", tenant.name)),
+            ("latest", None) => {
+                Some(format!("Municipality {} has no backup recorded yet: nothing to restore", tenant.name))
+            }
             _ => None,
         });
         let status = match (refusal, &tenant.backup) {
