@@ -151,6 +151,14 @@ pub fn retention_due(status: &BackupStatus) -> Option<&str> {
     (status.retained_snapshot.as_deref() != Some(last)).then_some(last)
 }
 
+/// The port of an S3 endpoint such as `https://s3.dipuleon.es` (443) or `http://minio:9000`.
+pub fn endpoint_port(endpoint: &str) -> i32 {
+    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("https", endpoint));
+    let host = rest.split('/').next().unwrap_or_default();
+    let default = if scheme == "http" { 80 } else { 443 };
+    host.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).unwrap_or(default)
+}
+
 /// The snapshot a drill must restore now, if one is due: the newest one, once retention has run
 /// after it (its prune and check lock the repository), when it was not drilled yet and the last
 /// drill is `days` old (or failed: then the next snapshot is drilled at once).
@@ -297,6 +305,12 @@ mod tests {
         assert_eq!(resolve(&m, &province, &town, false, &images()), None, "nothing to back up");
         m.spec.backup.enabled = false;
         assert_eq!(resolve(&m, &province, &town, true, &images()), None);
+    }
+
+    #[test]
+    fn endpoints_name_their_port_or_get_their_schemes() {
+        assert_eq!((endpoint_port("https://s3.dipuleon.es"), endpoint_port("http://minio.local:9000/")), (443, 9000));
+        assert_eq!(endpoint_port("http://10.0.0.5"), 80);
     }
 
     #[test]

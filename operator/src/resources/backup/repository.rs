@@ -295,19 +295,11 @@ fn service(repo: &Repository, name: &str) -> Service {
 /// Deny everything; DNS and HTTPS out for the servers and runs (the bucket's address is the
 /// Diputación's); in: the tenant-facing server from the backup pods of this province's tenant
 /// namespaces, the province-side server from this namespace's runs only.
-/// The port of an S3 endpoint such as `https://s3.dipuleon.es` (443) or `http://minio:9000`.
-pub fn endpoint_port(endpoint: &str) -> i32 {
-    let (scheme, rest) = endpoint.split_once("://").unwrap_or(("https", endpoint));
-    let host = rest.split('/').next().unwrap_or_default();
-    let default = if scheme == "http" { 80 } else { 443 };
-    host.rsplit_once(':').and_then(|(_, port)| port.parse().ok()).unwrap_or(default)
-}
-
 fn network_policies(repo: &Repository) -> Vec<NetworkPolicy> {
     // Out to the buckets' ports (HTTPS and HTTP, and any other an endpoint names).
     let mut out = vec![443, 80];
     for target in [Some(&repo.target), repo.secondary.as_ref()].into_iter().flatten() {
-        let port = endpoint_port(&target.s3.endpoint);
+        let port = backup::endpoint_port(&target.s3.endpoint);
         if !out.contains(&port) {
             out.push(port);
         }
@@ -395,8 +387,6 @@ mod tests {
 
     #[test]
     fn the_servers_may_reach_the_port_each_bucket_names_and_restart_with_new_keys() {
-        assert_eq!((endpoint_port("https://s3.dipuleon.es"), endpoint_port("http://minio.local:9000/")), (443, 9000));
-        assert_eq!(endpoint_port("http://10.0.0.5"), 80);
         let mut province = leon();
         province.spec.backup.target = Some(s3_target("concejo"));
         province.spec.backup.target.as_mut().unwrap().s3.endpoint = "https://s3.dipuleon.es:9443".into();
