@@ -4,9 +4,7 @@
 //!   nothing deleted or rewritten) and one private repository per user: a tenant's user reaches
 //!   `/<user>/` and nothing else.
 //! - `repository-admin`: retention, drills and copies, from this namespace only, logged in as the
-//!   province with credentials no tenant holds.
-//!
-//! Pure builders; the Province controller applies them (`controllers::province::backup`).
+//!   province with credentials no tenant holds. Pure builders; `controllers::province::backup` applies them.
 
 use std::collections::BTreeMap;
 
