@@ -10,7 +10,7 @@ use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 
-use crate::api::v1alpha1::{Municipality, Phase};
+use crate::api::v1alpha1::{BackupStatus, DrillResult, Municipality, Phase};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
 use prometheus_client::metrics::counter::Counter;
@@ -106,6 +106,11 @@ struct FailureLabels {
     reason: &'static str,
 }
 
+/// An RFC 3339 time as unix seconds.
+fn unix_seconds(time: &Option<String>) -> Option<i64> {
+    time.as_deref()?.parse::<k8s_openapi::jiff::Timestamp>().ok().map(|t| t.as_second())
+}
+
 /// The last backup and drill of every tenant, read from `status.backup` in the Municipality
 /// cache at each scrape (so they survive restarts and need no bookkeeping): one series per
 /// tenant, like the certificate expiry.
@@ -116,17 +121,17 @@ impl Collector for Backups {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
         let Some(store) = self.0.get() else { return Ok(()) };
         let tenants = store.state();
-        let seconds = |t: &Option<String>| t.as_deref().and_then(|t| t.parse::<k8s_openapi::jiff::Timestamp>().ok());
-        let backups: Vec<_> = tenants
+        // Borrowed, not cloned: a status holds the list of recorded snapshots.
+        let backups: Vec<(&str, &BackupStatus)> = tenants
             .iter()
-            .filter_map(|m| Some((m.spec.ine_code.clone(), m.status.as_ref()?.backup.clone()?)))
+            .filter_map(|m| Some((m.spec.ine_code.as_str(), m.status.as_ref()?.backup.as_ref()?)))
             .collect();
-        type Read = fn(&crate::api::v1alpha1::BackupStatus) -> Option<i64>;
+        type Read = fn(&BackupStatus) -> Option<i64>;
         let gauges: [(&str, &str, Read); 3] = [
             (
                 "backup_last_success_timestamp_seconds",
                 "When each tenant's last backup ended well (unix seconds)",
-                |b| b.last_success_time.as_deref()?.parse::<k8s_openapi::jiff::Timestamp>().ok().map(|t| t.as_second()),
+                |b| unix_seconds(&b.last_success_time),
             ),
             ("backup_last_duration_seconds", "How long each tenant's last backup took", |b| b.last_duration_seconds),
             ("backup_last_size_bytes", "Bytes in each tenant's last snapshot", |b| b.last_bytes),
@@ -135,7 +140,8 @@ impl Collector for Backups {
             let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
             for (ine_code, backup) in &backups {
                 if let Some(v) = value(backup) {
-                    ConstGauge::new(v).encode(family.encode_family(&TenantLabels { ine_code: ine_code.clone() })?)?;
+                    let labels = TenantLabels { ine_code: (*ine_code).to_owned() };
+                    ConstGauge::new(v).encode(family.encode_family(&labels)?)?;
                 }
             }
         }
@@ -146,10 +152,10 @@ impl Collector for Backups {
             MetricType::Gauge,
         )?;
         for (ine_code, backup) in &backups {
-            if let (Some(t), Some(result)) = (seconds(&backup.last_drill_time), backup.last_drill_result) {
-                let result = if result == crate::api::v1alpha1::DrillResult::Passed { "Passed" } else { "Failed" };
-                let labels = DrillLabels { ine_code: ine_code.clone(), result };
-                ConstGauge::new(t.as_second()).encode(family.encode_family(&labels)?)?;
+            if let (Some(t), Some(result)) = (unix_seconds(&backup.last_drill_time), backup.last_drill_result) {
+                let result = if result == DrillResult::Passed { "Passed" } else { "Failed" };
+                let labels = DrillLabels { ine_code: (*ine_code).to_owned(), result };
+                ConstGauge::new(t).encode(family.encode_family(&labels)?)?;
             }
         }
         Ok(())

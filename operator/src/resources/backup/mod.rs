@@ -42,10 +42,6 @@ impl RunKind {
         }
     }
 
-    pub fn parse(value: &str) -> Option<RunKind> {
-        [RunKind::Backup, RunKind::Restore, RunKind::Retain, RunKind::Drill].into_iter().find(|k| k.as_str() == value)
-    }
-
     /// The script the run's pod executes.
     pub fn script(self) -> &'static str {
         match self {

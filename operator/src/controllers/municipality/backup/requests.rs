@@ -14,23 +14,43 @@ use super::super::Context;
 use super::runs::{pods_of, read};
 use crate::api::v1alpha1::{Backup, Restore, RestoreTarget, RunStatus};
 use crate::domain::ValidTenant;
+use crate::domain::backup::TenantBackup;
 use crate::domain::runs as outcomes;
 use crate::resources::backup::{Key, runs};
-use crate::resources::labels;
+use crate::resources::{Kind, labels};
 use crate::runtime::errors::Error;
 use crate::runtime::ssa;
 
-/// Why a tenant's Backup or Restore cannot run now (`None`: it can).
-fn blocked(tenant: &ValidTenant, key: Option<&Key>) -> Option<String> {
+/// What a tenant's Backup or Restore runs with, or why it cannot run now.
+fn runnable<'t>(tenant: &'t ValidTenant, key: Option<&Key>) -> Result<&'t TenantBackup, String> {
     match &tenant.backup {
-        None => Some(format!(
+        None => Err(format!(
             "Municipality {} has no backups: spec.backup.enabled is false, or it has no volumes",
             tenant.name
         )),
-        Some(b) if b.missing.is_some() => b.missing.clone(),
-        Some(_) if key.is_none() => Some("the tenant's backup key is not available yet (see BackupReady)".into()),
-        Some(_) => None,
+        Some(b) if b.missing.is_some() => Err(b.missing.clone().unwrap_or_default()),
+        Some(_) if key.is_none() => Err("the tenant's backup key is not available yet (see BackupReady)".into()),
+        Some(b) => Ok(b),
     }
+}
+
+/// The objects of a kind still to serve: not ended, not being deleted.
+fn pending<K: Resource>(all: Vec<Arc<K>>, status: fn(&K) -> Option<&RunStatus>) -> Vec<Arc<K>> {
+    all.into_iter().filter(|o| !outcomes::finished(status(o)) && o.meta().deletion_timestamp.is_none()).collect()
+}
+
+/// Writes an object's status when it changed.
+async fn settle<K: Kind>(
+    api: &Api<K>,
+    name: &str,
+    previous: Option<&RunStatus>,
+    status: RunStatus,
+    ctx: &Context,
+) -> Result<(), Error> {
+    if Some(&status) != previous {
+        ssa::status(api, name, &status, &ctx.metrics).await?;
+    }
+    Ok(())
 }
 
 fn running(job: Option<&Job>, ctx: &Context) -> bool {
@@ -61,24 +81,16 @@ fn follow(previous: Option<&RunStatus>, job_name: &str, namespace: &str, ctx: &C
 pub async fn backups(tenant: &ValidTenant, key: Option<&Key>, ctx: &Context) -> Result<(), Error> {
     let ns = tenant.namespace();
     let api = Api::<Backup>::namespaced(ctx.client.clone(), &ns);
-    let mine: Vec<Arc<Backup>> = ctx.runs.backups.in_namespace(&ns);
-    for object in mine {
-        let previous = object.status.as_ref();
-        if outcomes::finished(previous) || object.metadata.deletion_timestamp.is_some() {
-            continue;
-        }
-        let name = object.name_any();
-        let status = match (blocked(tenant, key), &tenant.backup) {
-            (Some(why), _) => outcomes::refused(previous, why, Timestamp::now()),
-            (None, Some(backup)) => {
+    for object in pending(ctx.runs.backups.in_namespace(&ns), |b| b.status.as_ref()) {
+        let (name, previous) = (object.name_any(), object.status.as_ref());
+        let status = match runnable(tenant, key) {
+            Err(why) => outcomes::refused(previous, why, Timestamp::now()),
+            Ok(backup) => {
                 start(&*object, runs::backup_job(tenant, backup, &name), ctx).await?;
                 follow(previous, &runs::backup_job_name(&name), &ns, ctx)
             }
-            (None, None) => unreachable!("blocked says so"),
         };
-        if Some(&status) != previous {
-            ssa::status(&api, &name, &status, &ctx.metrics).await?;
-        }
+        settle(&api, &name, previous, status, ctx).await?;
     }
     Ok(())
 }
@@ -90,38 +102,31 @@ pub async fn backups(tenant: &ValidTenant, key: Option<&Key>, ctx: &Context) -> 
 pub async fn restores(tenant: &ValidTenant, key: Option<&Key>, last: Option<&str>, ctx: &Context) -> Result<(), Error> {
     let ns = tenant.namespace();
     let api = Api::<Restore>::namespaced(ctx.client.clone(), &ns);
-    let mine: Vec<Arc<Restore>> = ctx.runs.restores.in_namespace(&ns);
-    for object in mine {
-        let previous = object.status.as_ref();
-        if outcomes::finished(previous) || object.metadata.deletion_timestamp.is_some() {
-            continue;
-        }
-        let name = object.name_any();
+    for object in pending(ctx.runs.restores.in_namespace(&ns), |r| r.status.as_ref()) {
+        let (name, previous) = (object.name_any(), object.status.as_ref());
         let in_place = object.spec.target == RestoreTarget::InPlace;
-        let refusal = blocked(tenant, key).or_else(|| {
-            (in_place && !tenant.suspend).then(|| {
-                format!(
+        let mut spec = object.spec.clone();
+        let ready = runnable(tenant, key).and_then(|backup| {
+            if in_place && !tenant.suspend {
+                return Err(format!(
                     "refused: an InPlace restore overwrites the tenant's volumes, so Municipality {} must be \
                      suspended first (spec.suspend: true); then create the Restore again. A NewVolume restore needs no \
                      suspension",
                     tenant.name
-                )
-            })
-        });
-        let mut spec = object.spec.clone();
-        let refusal = refusal.or_else(|| match (spec.snapshot.as_str(), last) {
-            ("latest", Some(id)) => {
-                spec.snapshot = id.to_owned();
-                None
+                ));
             }
-            ("latest", None) => {
-                Some(format!("Municipality {} has no backup recorded yet: nothing to restore", tenant.name))
+            match (spec.snapshot.as_str(), last) {
+                ("latest", Some(id)) => spec.snapshot = id.to_owned(),
+                ("latest", None) => {
+                    return Err(format!("Municipality {} has no backup recorded yet: nothing to restore", tenant.name));
+                }
+                _ => {}
             }
-            _ => None,
+            Ok(backup)
         });
-        let status = match (refusal, &tenant.backup) {
-            (Some(why), _) => outcomes::refused(previous, why, Timestamp::now()),
-            (None, Some(backup)) => {
+        let status = match ready {
+            Err(why) => outcomes::refused(previous, why, Timestamp::now()),
+            Ok(backup) => {
                 let (claim, job) = runs::restore(tenant, backup, &name, &spec);
                 let volume = claim.as_ref().map(|c| c.name_any());
                 // The claim is made before the Job: once the Job is there, so is the claim.
@@ -137,11 +142,8 @@ pub async fn restores(tenant: &ValidTenant, key: Option<&Key>, last: Option<&str
                     status
                 }
             }
-            (None, None) => unreachable!("blocked says so"),
         };
-        if Some(&status) != previous {
-            ssa::status(&api, &name, &status, &ctx.metrics).await?;
-        }
+        settle(&api, &name, previous, status, ctx).await?;
     }
     Ok(())
 }
