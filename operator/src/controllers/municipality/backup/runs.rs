@@ -93,20 +93,32 @@ pub fn read(job: &Job, ctx: &Context) -> Run {
     }
 }
 
-/// The tenant's runs of one kind: in its namespace (backups, restores) or in the province's
-/// backup namespace (retention, drills), recognised there by the tenant's INE code.
-pub fn jobs(tenant: &ValidTenant, backup: &TenantBackup, kind: RunKind, ctx: &Context) -> Vec<std::sync::Arc<Job>> {
-    let namespace = match kind {
-        RunKind::Backup | RunKind::Restore => tenant.namespace(),
-        RunKind::Retain | RunKind::Drill => backup.namespace.clone(),
+/// The tenant's runs of one kind: in its namespace (backups, restores), or on the province's
+/// side (retention, drills), found there by name from the snapshots the status recorded: that
+/// namespace holds every tenant's runs, too many to scan on each reconcile.
+pub fn jobs(
+    tenant: &ValidTenant,
+    backup: &TenantBackup,
+    status: &BackupStatus,
+    kind: RunKind,
+    ctx: &Context,
+) -> Vec<std::sync::Arc<Job>> {
+    let ours = |j: &std::sync::Arc<Job>| {
+        j.labels().get(RUN_LABEL).map(String::as_str) == Some(kind.as_str())
+            && j.labels().get(labels::INE_CODE) == Some(&tenant.ine_code)
     };
-    ctx.runs
-        .jobs
-        .in_namespace(&namespace)
-        .into_iter()
-        .filter(|j| j.labels().get(RUN_LABEL).map(String::as_str) == Some(kind.as_str()))
-        .filter(|j| j.labels().get(labels::INE_CODE) == Some(&tenant.ine_code))
-        .collect()
+    let name = match kind {
+        RunKind::Backup | RunKind::Restore => {
+            return ctx.runs.jobs.in_namespace(&tenant.namespace()).into_iter().filter(ours).collect();
+        }
+        RunKind::Retain => runs::retain_job_name,
+        RunKind::Drill => runs::drill_job_name,
+    };
+    let recorded = status.snapshots.iter().map(|s| s.id.as_str()).chain(status.last_snapshot.as_deref());
+    let mut names: Vec<String> = recorded.map(|id| name(&tenant.ine_code, id)).collect();
+    names.sort();
+    names.dedup();
+    names.iter().filter_map(|n| ctx.runs.jobs.get(&backup.namespace, n)).filter(ours).collect()
 }
 
 /// What the reconcile learnt of the tenant's backups.
@@ -118,7 +130,7 @@ pub struct Seen {
 
 /// Reads the finished runs into the status, and says what is news.
 pub fn observe(tenant: &ValidTenant, backup: &TenantBackup, previous: &BackupStatus, ctx: &Context) -> Seen {
-    let read_all = |kind| jobs(tenant, backup, kind, ctx).iter().map(|j| read(j, ctx)).collect::<Vec<_>>();
+    let read_all = |kind| jobs(tenant, backup, previous, kind, ctx).iter().map(|j| read(j, ctx)).collect::<Vec<_>>();
     let mut status =
         outcomes::record(previous, &read_all(RunKind::Backup), &read_all(RunKind::Retain), &read_all(RunKind::Drill));
     status.schedule = Some(backup.schedule.clone());
