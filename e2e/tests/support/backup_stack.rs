@@ -35,7 +35,10 @@ pub fn tools_path() -> anyhow::Result<String> {
 }
 
 fn compute_tools_path() -> anyhow::Result<String> {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../e2e/backup/install.sh");
+    // The checkout where cargo runs the test, read at run time: a test binary reused from another
+    // clone through the shared target directory must not look into that clone.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").context("run by cargo test")?;
+    let script = Path::new(&manifest_dir).join("../e2e/backup/install.sh");
     let out = Command::new("bash").arg(&script).arg("--path").output().with_context(|| format!("{script:?}"))?;
     ensure!(out.status.success(), "{script:?} --path failed: {}", String::from_utf8_lossy(&out.stderr));
     let fragment = String::from_utf8(out.stdout)?.trim().to_owned();
