@@ -1,9 +1,10 @@
 //! concejo as GitOps tools see it: Argo CD's health checks (docs/gitops/*.lua) judged on real
-//! objects in each state they go through.
+//! objects in each state they go through, and the repository's examples applied the way Argo CD and
+//! Flux apply them, reconciled, and then without a diff against Git.
 
 mod support;
 
-use concejo::api::v1alpha1::{Municipality, Province};
+use concejo::api::v1alpha1::{Municipality, Province, ServicePlan};
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use kube::{Client, ResourceExt};
 use serde_json::json;
@@ -143,4 +144,115 @@ async fn argo_cd_health_of_provinces() -> anyhow::Result<()> {
     assert!(tenants.ends_with("municipalities are Ready"), "{leon:?}");
     assert_eq!(health(&leon)?, Health::new("Healthy", tenants));
     remove_province(&client, "palencia").await
+}
+
+/// The field manager the examples are applied with, as Argo CD or Flux would apply them. The same
+/// one `apply_leon` uses, so the next test's `leon()` puts the e2e Province and plan back.
+const GITOPS: &str = "concejo-e2e";
+
+/// How many of the examples' 211 town halls the no-diff test applies: each brings its
+/// collaboration suite, whose volumes and pods the local control plane takes seconds to bring up,
+/// and all 211 take minutes (README).
+const TOWN_HALLS: usize = 3;
+
+#[tokio::test]
+async fn the_examples_once_reconciled_show_no_diff_against_git() -> anyhow::Result<()> {
+    let client = leon().await?;
+    let _operator = Operator::start().await?;
+    // The StorageClasses examples/leon/province.yaml offers, as `make demo` makes them.
+    for (name, expandable) in [("cifrado-ssd", true), ("estandar-hdd", false)] {
+        let class: k8s_openapi::api::storage::v1::StorageClass = serde_json::from_value(json!({
+            "apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": name},
+            "provisioner": "rancher.io/local-path", "volumeBindingMode": "WaitForFirstConsumer",
+            "allowVolumeExpansion": expandable
+        }))?;
+        apply(&Api::all(client.clone()), &class).await?;
+    }
+
+    // The examples' files, the town halls cut down to the last TOWN_HALLS documents, verbatim.
+    let examples = repository().join("examples/leon");
+    let all = std::fs::read_to_string(examples.join("municipalities.yaml"))?;
+    let documents: Vec<&str> = all.split("\n---\n").filter(|d| d.contains("kind: Municipality")).collect();
+    let subset = &documents[documents.len() - TOWN_HALLS..];
+    let dir = std::env::temp_dir().join(format!("concejo-gitops-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("municipalities.yaml"), subset.join("\n---\n") + "\n")?;
+    let files = [examples.join("province.yaml"), examples.join("plans.yaml"), dir.join("municipalities.yaml")];
+    let files: Vec<&str> = files.iter().map(|f| f.to_str().expect("a UTF-8 path")).collect();
+
+    // Applied as a GitOps tool applies them: server-side, forced, one field manager.
+    let mut args = vec!["apply", "--server-side", "--force-conflicts", "--field-manager", GITOPS, "-o", "json"];
+    files.iter().for_each(|f| args.extend(["-f", f]));
+    let started = std::time::Instant::now();
+    let applied: serde_json::Value = serde_json::from_str(&kubectl_ok(&args).await?)?;
+    let applied: Vec<DynamicObject> = serde_json::from_value(applied["items"].clone())?;
+    let count = |k: &str| applied.iter().filter(|o| o.types.as_ref().is_some_and(|t| t.kind == k)).count();
+    assert_eq!((count("Province"), count("ServicePlan"), count("Municipality")), (1, 3, TOWN_HALLS));
+
+    // Which field managers own parts of each spec now, Git's among them.
+    let api = |kind: &str| match kind {
+        "Province" => raw::<Province>(&client),
+        "ServicePlan" => raw::<ServicePlan>(&client),
+        _ => raw::<Municipality>(&client),
+    };
+    let kind = |o: &DynamicObject| o.types.as_ref().map(|t| t.kind.clone()).unwrap_or_default();
+    let mut spec_owners = vec![];
+    for object in &applied {
+        spec_owners.push(owners_of_spec(&api(&kind(object)).get(&object.name_any()).await?));
+    }
+
+    // Reconciled: every town hall Ready, the Province's CA, office pool and backup repository too.
+    for m in applied.iter().filter(|o| kind(o) == "Municipality") {
+        wait(&api("Municipality"), &m.name_any(), observed("Ready", "True")).await?;
+    }
+    wait(&api("Province"), "leon", |o: Option<&DynamicObject>| {
+        ["CAReady", "OfficeReady", "BackupTargetReady"].iter().all(|c| observed_with(o, c, "True"))
+    })
+    .await?;
+
+    println!("{} objects applied, reconciled after {:.1}s", applied.len(), started.elapsed().as_secs_f64());
+
+    // Git and the cluster agree: a server-side dry-run of each file changes nothing.
+    for file in &files {
+        let diff = kubectl(&["diff", "--server-side", "--field-manager", GITOPS, "-f", file]).await?;
+        let (out, err) = (String::from_utf8_lossy(&diff.stdout), String::from_utf8_lossy(&diff.stderr));
+        assert!(diff.status.code() == Some(0) && out.is_empty(), "kubectl diff {file}: {}\n{out}{err}", diff.status);
+    }
+    // Nothing but Git wrote a spec: no object went to a new generation, and no field manager
+    // (concejo's least of all) came to own a part of a spec.
+    for (before, owners) in applied.iter().zip(&spec_owners) {
+        let (kind, name) = (kind(before), before.name_any());
+        let now = api(&kind).get(&name).await?;
+        assert_eq!(now.metadata.generation, before.metadata.generation, "{kind} {name}: generation");
+        assert!(owners.contains(&GITOPS.to_owned()), "{kind} {name}: {owners:?}");
+        assert!(!owners.contains(&concejo::resources::labels::FIELD_MANAGER.to_owned()), "{kind} {name}: {owners:?}");
+        assert_eq!(&owners_of_spec(&now), owners, "{kind} {name}: the managers of its spec");
+    }
+
+    // Put the cluster back: the town halls deleted with their data, León as the other tests want it.
+    for m in applied.iter().filter(|o| kind(o) == "Municipality") {
+        let delete = json!({"spec": {"deletionPolicy": "Delete"}});
+        Api::<Municipality>::all(client.clone())
+            .patch(&m.name_any(), &PatchParams::default(), &Patch::Merge(delete))
+            .await?;
+        delete_municipality(&client, &m.name_any()).await?;
+    }
+    apply_leon(&client).await?;
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+/// The field managers that own some field of the object's spec, sorted.
+fn owners_of_spec(object: &DynamicObject) -> Vec<String> {
+    let mut owners: Vec<String> = object
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|e| e.fields_v1.as_ref().is_some_and(|f| f.0.get("f:spec").is_some()))
+        .filter_map(|e| e.manager.clone())
+        .collect();
+    owners.sort();
+    owners.dedup();
+    owners
 }
