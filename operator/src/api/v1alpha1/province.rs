@@ -328,7 +328,8 @@ pub struct ProvinceStatus {
     /// The office-document pool, when enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub office: Option<OfficeStatus>,
-    /// `CAReady`: the province's CA is in place; `TenantsReady`: every Municipality of the
+    /// `Ready`: the CA, the office pool and the backup repository (those the Province has) are
+    /// all ready, whatever its tenants' state; `CAReady`: the province's CA is in place; `TenantsReady`: every Municipality of the
     /// province is Ready; `OfficeReady`: the office pool is available; `BackupTargetReady`: the
     /// backup repository server runs with the target's credentials. A list keyed by type:
     /// each writer owns its types.

@@ -6,10 +6,12 @@ use k8s_openapi::jiff::Timestamp;
 
 use super::office::Report;
 use crate::api::v1alpha1::{Municipality, Phase, Province, ProvinceStatus};
-use crate::controllers::conditions::{self, BACKUP_TARGET_READY, CA_READY, Desired, OFFICE_READY, TENANTS_READY};
+use crate::controllers::conditions::{
+    self, BACKUP_TARGET_READY, CA_READY, Desired, OFFICE_READY, READY, TENANTS_READY,
+};
 
 /// The condition types this controller owns.
-pub const OWNED: &[&str] = &[CA_READY, TENANTS_READY, OFFICE_READY, BACKUP_TARGET_READY];
+pub const OWNED: &[&str] = &[READY, CA_READY, TENANTS_READY, OFFICE_READY, BACKUP_TARGET_READY];
 
 /// The status from the tenants, the CA's condition, the office pool (`None`: the Province
 /// runs none, so neither `status.office` nor `OfficeReady` is there) and the backup repository's
@@ -32,15 +34,31 @@ pub fn compute(
         format!("{ready} of {total} municipalities are Ready"),
     );
     let generation = province.metadata.generation;
-    let mut desired = vec![ca, all_ready];
-    desired.extend(office.map(|o| o.condition.clone()));
-    desired.extend(backup);
+    let mut parts = vec![ca];
+    parts.extend(office.map(|o| o.condition.clone()));
+    parts.extend(backup);
+    let mut desired = vec![ready_of(&parts), all_ready];
+    desired.extend(parts);
     ProvinceStatus {
         observed_generation: generation,
         municipalities: total,
         ready,
         office: office.map(|o| o.status.clone()),
         conditions: conditions::merge(&previous.conditions, &desired, generation, now),
+    }
+}
+
+/// `Ready`: every part the Province runs (its CA, and the office pool and backup repository when
+/// it has them) is; the first that is not gives the reason and the message. The tenants are not a
+/// part: one town hall's problem is its own condition (and `TenantsReady`), so tools that wait for
+/// `Ready` (Flux's kstatus, Argo CD) see the province itself.
+fn ready_of(parts: &[Desired]) -> Desired {
+    match parts.iter().find(|p| !p.status) {
+        Some(p) => Desired::new(READY, false, p.reason.clone(), format!("{}: {}", p.type_, p.message)),
+        None => {
+            let types: Vec<&str> = parts.iter().map(|p| p.type_).collect();
+            Desired::new(READY, true, "Ready", types.join(", ") + " True")
+        }
     }
 }
 
@@ -77,5 +95,22 @@ mod tests {
         assert_eq!(status.office, Some(office.status));
         let c = status.conditions.iter().find(|c| c.type_ == OFFICE_READY).unwrap();
         assert_eq!((c.status.as_str(), c.reason.as_str()), ("False", "Provisioning"));
+        let ready = status.conditions.iter().find(|c| c.type_ == READY).unwrap();
+        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "Provisioning"));
+        assert_eq!(ready.message, "OfficeReady: 1 of 2");
+    }
+
+    #[test]
+    fn ready_is_the_provinces_own_parts_not_its_tenants() {
+        let ca = Desired::new(CA_READY, true, "Ready", "in place");
+        let backup = Desired::new(BACKUP_TARGET_READY, true, "Available", "serving");
+        let pending = municipality("ponferrada", "24115");
+        let status = compute(&leon(), &[Arc::new(pending)], ca, None, Some(backup), Timestamp::UNIX_EPOCH);
+        assert!(conditions::is_true(&status.conditions, READY), "{:?}", status.conditions);
+        assert!(!conditions::is_true(&status.conditions, TENANTS_READY));
+        let ca = Desired::new(CA_READY, false, "RootSecretNotFound", "no secret x");
+        let status = compute(&leon(), &[], ca, None, None, Timestamp::UNIX_EPOCH);
+        let ready = status.conditions.iter().find(|c| c.type_ == READY).unwrap();
+        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("False", "RootSecretNotFound"));
     }
 }
