@@ -38,9 +38,10 @@ image-check: image ## prove the image: layout, config, the binary run from its l
 	e2e/image/check.sh
 
 .PHONY: crds
-crds: ## regenerate crds/ (and the chart's copy) from the API types
+crds: ## regenerate crds/ (and the chart's copy) and the chart's tenant roles from the code
 	cargo run -q -p concejo -- crds --out-dir crds
 	cp crds/*.yaml charts/concejo/crds/
+	cargo run -q -p concejo -- tenant-roles > charts/concejo/templates/tenant-roles.yaml
 
 .PHONY: examples
 examples: ## regenerate examples/leon/municipalities.yaml from the INE register

@@ -30,6 +30,8 @@ fi
 log "installing the CRDs from crds/"
 "$kubectl" apply --server-side --force-conflicts --field-manager concejo-demo -f crds/ >/dev/null
 "$kubectl" wait --for condition=Established --timeout 60s -f crds/ >/dev/null
+log "installing the tenant roles (ClusterRoles bound in every tenant namespace)"
+"$kubectl" apply --server-side --force-conflicts --field-manager concejo-demo -f charts/concejo/templates/tenant-roles.yaml >/dev/null
 
 if running; then
   log "operator already running (pid $(cat "$pidfile"))"

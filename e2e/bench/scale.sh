@@ -168,6 +168,7 @@ log "starting a dedicated control plane in $CONCEJO_CLUSTER_DIR (API on :$CONCEJ
 log "installing the CRDs"
 "$kubectl" apply --server-side --force-conflicts --field-manager concejo-bench -f crds/ >/dev/null
 "$kubectl" wait --for condition=Established --timeout 60s -f crds/ >/dev/null
+"$kubectl" apply --server-side --force-conflicts --field-manager concejo-bench -f charts/concejo/templates/tenant-roles.yaml >/dev/null
 
 log "starting the operator ($http); its log is $oplog"
 # shellcheck disable=SC2086 # CONCEJO_BENCH_ARGS is a list of flags

@@ -90,6 +90,7 @@ async fn a_standby_takes_over_when_the_leader_dies() -> anyhow::Result<()> {
         identity: identity.into(),
         lease_duration: 4,
         wait_ready,
+        ..OperatorOptions::default()
     };
     let first = Operator::start_with(options("first", true)).await?;
     let second = Operator::start_with(options("second", false)).await?;

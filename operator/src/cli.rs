@@ -1,4 +1,4 @@
-//! The command line: `run` (the operator), `crds` (the CRD YAML), `generate` (Municipality
+//! The command line: `run` (the operator), `crds` (the CRD YAML), `tenant-roles`, `generate` (Municipality
 //! objects for a whole province from the INE register).
 
 use std::path::PathBuf;
@@ -25,6 +25,8 @@ enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+    /// Print the tenant roles (ClusterRoles bound in every tenant namespace) as YAML.
+    TenantRoles,
     /// Print objects generated from the embedded INE register.
     #[command(subcommand)]
     Generate(Generate),
@@ -50,6 +52,10 @@ enum Generate {
 pub async fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Crds { out_dir } => crds(out_dir),
+        Command::TenantRoles => {
+            print!("{}", crate::resources::rbac::cluster_roles_yaml()?);
+            Ok(())
+        }
         Command::Generate(Generate::Municipalities { province_code, province, collaboration }) => {
             let yaml =
                 crate::generate::municipalities_yaml(&province_code, &province, collaboration).with_context(|| {

@@ -61,7 +61,8 @@ pub async fn leon_with_operator() -> anyhow::Result<(Client, Operator)> {
     Ok((client, Operator::start().await?))
 }
 
-/// Installs (or updates) every concejo CRD and waits until the API server serves them.
+/// Installs (or updates) every concejo CRD and waits until the API server serves them, and the
+/// tenant roles (ClusterRoles) that concejo binds in each tenant namespace: what the chart installs.
 pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
     let api = Api::<CustomResourceDefinition>::all(client.clone());
     for crd in concejo::crds::all() {
@@ -69,8 +70,18 @@ pub async fn install_crds(client: &Client) -> anyhow::Result<()> {
         api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&crd)).await?;
         wait(&api, &name, conditions::is_crd_established()).await?;
     }
+    let roles = Api::<k8s_openapi::api::rbac::v1::ClusterRole>::all(client.clone());
+    for role in concejo::resources::rbac::cluster_roles() {
+        // Helm's (the chart's e2e test) are left as they are: helm owns them then.
+        if roles.get_opt(&role.name_any()).await?.is_none_or(|live| !live.annotations().contains_key(HELM_RELEASE)) {
+            roles.patch(&role.name_any(), &PatchParams::apply(MANAGER).force(), &Patch::Apply(&role)).await?;
+        }
+    }
     Ok(())
 }
+
+/// The annotation naming the Helm release an object belongs to.
+pub const HELM_RELEASE: &str = "meta.helm.sh/release-name";
 
 /// Waits until the named object satisfies `condition`, or fails after [`TIMEOUT`] saying which.
 pub async fn wait<K>(api: &Api<K>, name: &str, condition: impl Condition<K>) -> anyhow::Result<K>
@@ -233,6 +244,10 @@ pub struct OperatorOptions {
     pub lease_duration: u64,
     /// Wait for /readyz (a standby is ready once it knows the leader).
     pub wait_ready: bool,
+    /// concejo's own namespace (`--namespace`): CAs, escrowed keys, the bucket credentials.
+    pub namespace: String,
+    /// Another identity than the test's KUBECONFIG (e.g. the chart's service account).
+    pub kubeconfig: Option<PathBuf>,
 }
 
 impl Default for OperatorOptions {
@@ -240,7 +255,14 @@ impl Default for OperatorOptions {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let id = format!("e2e-{}-{n}", std::process::id());
-        Self { lease: id.clone(), identity: id, lease_duration: 15, wait_ready: true }
+        Self {
+            lease: id.clone(),
+            identity: id,
+            lease_duration: 15,
+            wait_ready: true,
+            namespace: "default".into(),
+            kubeconfig: None,
+        }
     }
 }
 
@@ -255,9 +277,13 @@ impl Operator {
         let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let http = format!("127.0.0.1:{port}");
         let duration = options.lease_duration.to_string();
-        let child = Command::new(&binary)
+        let mut command = Command::new(&binary);
+        if let Some(kubeconfig) = &options.kubeconfig {
+            command.env("KUBECONFIG", kubeconfig);
+        }
+        let child = command
             .args(["run", "--http-addr", &http, "--lease-name", &options.lease, "--identity", &options.identity])
-            .args(["--namespace", "default", "--lease-duration", &duration])
+            .args(["--namespace", &options.namespace, "--lease-duration", &duration])
             .env("RUST_LOG", std::env::var("CONCEJO_E2E_LOG").unwrap_or_else(|_| "warn".into()))
             .stdin(Stdio::null())
             .kill_on_drop(true)

@@ -35,7 +35,6 @@ pub fn components(registry: &mut impl Registry) {
     registry.add::<quota::TenantQuota>();
     registry.add::<limit_range::TenantLimits>();
     registry.add::<network_policies::NetworkPolicies>();
-    registry.add::<rbac::Roles>();
     registry.add::<rbac::RoleBindings>();
     registry.add::<tls::TenantTls>();
     registry.add::<storage::Volumes>();

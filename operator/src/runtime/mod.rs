@@ -1,6 +1,7 @@
 //! What runs the controllers: watches and the registry of managed kinds, server-side apply,
 //! Events, errors and backoff, leader election, the HTTP endpoints and metrics.
 
+pub mod access;
 pub mod errors;
 pub mod events;
 pub mod http;

@@ -52,9 +52,31 @@ pub async fn ensure(
     }
     let api = dynamic(client, &manifest.resource, manifest.namespace.as_deref());
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    api.patch(&manifest.name, &params, &Patch::Apply(&body)).await?;
+    match api.patch(&manifest.name, &params, &Patch::Apply(&body)).await {
+        Err(kube::Error::Api(status)) if must_remake(&status, &body) => {
+            unless_gone(api.delete(&manifest.name, &Default::default()).await)?;
+            metrics.wrote(&manifest.resource.kind, "delete");
+            api.patch(&manifest.name, &params, &Patch::Apply(&body)).await?;
+        }
+        result => {
+            result?;
+        }
+    }
     metrics.wrote(&manifest.resource.kind, "apply");
     Ok(true)
+}
+
+/// Whether the API server refused the declaration because it changes a field that never changes,
+/// so the object must be made again: a RoleBinding's `roleRef` (bindings to the namespaced Roles
+/// of earlier versions are bound to the ClusterRoles now).
+fn must_remake(status: &kube::core::Status, declared: &Value) -> bool {
+    let immutable = |field: &str| {
+        status
+            .details
+            .as_ref()
+            .is_some_and(|d| d.causes.iter().any(|c| c.field == field && c.message.contains("immutable")))
+    };
+    status.code == 422 && declared.get("roleRef").is_some() && immutable("roleRef")
 }
 
 /// Deletes one object of the given kind, if it is still there. Returns whether it deleted.
@@ -156,6 +178,22 @@ mod tests {
     use super::*;
     use crate::resources::Part;
     use serde_json::json;
+
+    #[test]
+    fn only_a_binding_refused_for_its_role_is_made_again() {
+        // As the API server answers (seen on the local control plane).
+        let refused = |field: &str| -> kube::core::Status {
+            serde_json::from_value(json!({"code": 422, "status": "Failure", "reason": "Invalid", "details": {
+            "name": "tenant-admins", "kind": "RoleBinding", "causes": [
+                {"reason": "FieldValueInvalid", "field": field, "message": "Invalid value: {...}: field is immutable"}
+            ]}}))
+            .unwrap()
+        };
+        let binding = json!({"roleRef": {"kind": "ClusterRole", "name": "concejo-tenant-admin"}});
+        assert!(must_remake(&refused("roleRef"), &binding));
+        assert!(!must_remake(&refused("subjects"), &binding));
+        assert!(!must_remake(&refused("roleRef"), &json!({"spec": {}})));
+    }
 
     #[test]
     fn live_object_with_extra_fields_contains_the_desired_one() {

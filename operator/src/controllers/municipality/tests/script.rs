@@ -11,7 +11,7 @@ use std::time::Duration;
 use http::{Request, Response, header::CONTENT_TYPE};
 use k8s_openapi::api::core::v1::{LimitRange, Namespace, ResourceQuota, Secret};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::jiff::Timestamp;
 use kube::api::ObjectMeta;
@@ -121,7 +121,6 @@ pub(super) fn setup(m: &Municipality, live: &[Value]) -> (Arc<Context>, ApiServe
     caches.insert(of_kind::<ResourceQuota>(live));
     caches.insert(of_kind::<LimitRange>(live));
     caches.insert(of_kind::<NetworkPolicy>(live));
-    caches.insert(of_kind::<Role>(live));
     caches.insert(of_kind::<RoleBinding>(live));
     caches.insert(of_kind::<Secret>(live));
     let index = Index::default();
@@ -254,8 +253,6 @@ impl ApiServer {
             format!("{NETPOL}/allow-dns"),
             format!("{NETPOL}/allow-same-namespace"),
             format!("{NETPOL}/allow-from-ingress"),
-            format!("{RBAC}/roles/tenant-admin"),
-            format!("{RBAC}/roles/tenant-auditor"),
             format!("{RBAC}/rolebindings/tenant-admins"),
             format!("{RBAC}/rolebindings/tenant-auditors"),
         ] {
