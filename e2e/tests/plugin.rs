@@ -104,6 +104,8 @@ async fn the_plugin_onboards_reports_and_operates_tenants() -> anyhow::Result<()
     remove(&client, &ours).await?;
 
     // By code: printed, with the Province found in the cluster by its INE code.
+    let version = |m: Option<Municipality>| m.and_then(|m| m.metadata.resource_version);
+    let before = version(munis.get_opt("leon").await?);
     let run = plugin(&["onboard", "24089"]).await?;
     assert_eq!(run.code, 0);
     let printed: Municipality = serde_saphyr::from_str(&run.stdout)?;
@@ -112,7 +114,7 @@ async fn the_plugin_onboards_reports_and_operates_tenants() -> anyhow::Result<()
         (printed.spec.province.as_str(), printed.spec.ine_code.as_str(), printed.spec.dir3.as_deref()),
         ("leon", "24089", Some("L01240896"))
     );
-    assert!(munis.get_opt("leon").await?.is_none(), "printing applied nothing");
+    assert_eq!(version(munis.get_opt("leon").await?), before, "printing applied nothing");
 
     // An ambiguous name: the candidates with their provinces, nothing done, exit status 1.
     let run = plugin(&["onboard", "Sobrado", "--apply"]).await?;
@@ -148,24 +150,30 @@ async fn the_plugin_onboards_reports_and_operates_tenants() -> anyhow::Result<()
     let run = plugin(&["status", "--context", "no-such-context"]).await?;
     assert!(run.code == 1 && run.stderr.contains("no-such-context"), "{}", run.stderr);
 
-    // A whole province, with one town hall refused: another tenant already serves its host.
-    let claimer = municipality_with("host-claimer", "24202", json!({"domains": ["agaete.nube.laspalmas.example"]}));
+    // A whole province, with one town hall onboarded before under a name of its own that serves
+    // another's host: that one is left alone and waited for, the other refused.
+    let claimer: Municipality = serde_json::from_value(json!({
+        "apiVersion": "concejo.dev/v1alpha1", "kind": "Municipality", "metadata": {"name": "host-claimer"},
+        "spec": {"province": "las-palmas", "ineCode": "35034", "displayName": "Yaiza",
+                 "domains": ["agaete.nube.laspalmas.example"]}
+    }))?;
     create(&munis, &claimer).await?;
     wait(&munis, "host-claimer", has_condition("Ready", "True")).await?;
     let run = plugin(&["onboard", "--province", "35", "--apply", "--timeout", "120s"]).await?;
     assert_eq!(run.code, 1, "a refusal is a failure of the whole");
-    assert!(
-        run.stderr.contains("Onboarding 34 town halls of Las Palmas (35) as Province las-palmas"),
-        "{}",
-        run.stderr
-    );
-    assert!(run.stderr.lines().any(|l| l.starts_with("Ready ") && l.ends_with("/34, refused 0")), "progress lines");
-    assert!(run.stdout.starts_with("las-palmas of Las Palmas (35): Ready 33/34, refused 1\n"), "{}", run.stdout);
+    let start =
+        "Onboarding 34 town halls of Las Palmas (35) as Province las-palmas (1 already onboarded, left as they are)";
+    assert!(run.stderr.contains(start), "{}", run.stderr);
+    assert!(run.stderr.contains("Applied 33 Municipalities; waiting until all 34 are Ready"), "{}", run.stderr);
+    assert!(run.stderr.lines().any(|l| l.starts_with("Ready ") && l.contains("/34, refused ")), "progress lines");
+    assert!(run.stdout.starts_with("Province las-palmas, Las Palmas (35): Ready 33/34, refused 1\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("already onboarded under another name, left as it is: 35034 as host-claimer\n"));
     assert!(
         run.stdout.contains("refused: agaete: Valid: hostname \"agaete.nube.laspalmas.example\" is already served by Municipality \"host-claimer\""),
         "{}",
         run.stdout
     );
+    assert!(munis.get_opt("yaiza").await?.is_none(), "no second tenant for Yaiza");
     let moya = wait(&munis, "moya-35013", has_condition("Ready", "True")).await?;
     assert_eq!(moya.spec.dir3.as_deref(), Some("L01350136"));
 

@@ -156,8 +156,8 @@ impl Display {
     pub fn finish(self, counts: Counts) {
         match self {
             Display::Bar(bar) => {
-                bar.set_position(counts.ready as u64);
-                bar.finish();
+                bar.finish_and_clear();
+                eprintln!("{}", line(counts));
             }
             Display::Lines { printed } => {
                 if printed.is_none_or(|(c, _)| c != counts) {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use anyhow::bail;
 use futures::StreamExt as _;
-use kube::Api;
 use kube::api::ListParams;
+use kube::{Api, ResourceExt as _};
 
 use super::cluster::Cluster;
 use super::onboard::{self, Manifest, OnboardArgs};
@@ -18,6 +18,8 @@ use super::progress::{Display, Tracker, line};
 use super::status::{Tenants, next_changes, watch_all};
 use super::{Global, lookup};
 use crate::api::v1alpha1::Municipality;
+use crate::domain::identifiers::REGISTER;
+use crate::domain::naming::municipality_name;
 
 /// Applies at most this many Municipalities at once.
 const CONCURRENT_APPLIES: usize = 8;
@@ -48,7 +50,7 @@ pub async fn run(global: &Global, args: &OnboardArgs, format: Option<Output>) ->
     eprintln!(
         "Onboarding {} town halls of {label} as Province {province}{}",
         to_apply.len() + held.len(),
-        if held.is_empty() { String::new() } else { format!(" ({} already onboarded under other names)", held.len()) }
+        if held.is_empty() { String::new() } else { format!(" ({} already onboarded, left as they are)", held.len()) }
     );
 
     // Apply, a few at a time; a town hall that cannot be applied is reported, not waited for.
@@ -62,22 +64,31 @@ pub async fn run(global: &Global, args: &OnboardArgs, format: Option<Output>) ->
         .await;
     let mut failed: BTreeMap<String, String> = BTreeMap::new();
     let mut names: Vec<String> = held.keys().cloned().collect();
+    let mut applied = 0;
     for (name, result) in results {
         match result {
-            Ok(_) => names.push(name),
+            Ok(_) => {
+                applied += 1;
+                names.push(name);
+            }
             Err(e) => {
                 failed.insert(name, format!("{e:#}"));
             }
         }
     }
-    eprintln!("Applied {} Municipalities; waiting until each is Ready (at most {:?})", names.len(), args.timeout);
+    eprintln!(
+        "Applied {applied} Municipalities; waiting until all {} are Ready (at most {:?})",
+        names.len(),
+        args.timeout
+    );
 
     let mut tracker = Tracker::new(names);
     let finished = follow(api, &mut tracker, args.timeout).await?;
     let counts = tracker.counts();
-    println!("{} of {label}: {}", province, line(counts));
-    for (name, code) in &held {
-        println!("already onboarded: {code} as {name}");
+    println!("Province {province}, {label}: {}", line(counts));
+    // Those under a name of their own are worth a line; the rest are a run repeated.
+    for (name, code) in held.iter().filter(|(name, code)| Some(name.as_str()) != own_name(code).as_deref()) {
+        println!("already onboarded under another name, left as it is: {code} as {name}");
     }
     for (name, why) in &failed {
         println!("not applied: {name}: {why}");
@@ -94,16 +105,23 @@ pub async fn run(global: &Global, args: &OnboardArgs, format: Option<Output>) ->
     Ok(if all_ready { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// Splits off the town halls whose INE code a Municipality of another name already holds
-/// (applying them would make a second tenant, refused as a Conflict): the holders' names, with
-/// the code each holds. Those are waited for under their own names.
+/// The name concejo gives the town hall of `code`.
+fn own_name(code: &str) -> Option<String> {
+    REGISTER.get(code).map(municipality_name)
+}
+
+/// Splits off the town halls already onboarded: a Municipality holds their INE code, under this
+/// name or another (applying would change a tenant someone set up, or make a second one refused
+/// as a Conflict). Returns the rest, and the holders' names with the code each holds: those are
+/// waited for too, untouched.
 fn split_held(manifests: Vec<Manifest>, existing: &[Municipality]) -> (Vec<Manifest>, BTreeMap<String, String>) {
     let mut held = BTreeMap::new();
     let mut rest = vec![];
     for manifest in manifests {
-        match onboard::holder(existing, &manifest) {
-            Some(other) => {
-                held.insert(other, manifest.spec.ine_code.clone());
+        let same = existing.iter().find(|m| m.spec.ine_code == manifest.spec.ine_code).map(|m| m.name_any());
+        match same {
+            Some(name) => {
+                held.insert(name, manifest.spec.ine_code.clone());
             }
             None => rest.push(manifest),
         }
@@ -137,4 +155,28 @@ async fn follow(api: Api<Municipality>, tracker: &mut Tracker, timeout: Duration
     };
     display.finish(tracker.counts());
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn town_halls_already_onboarded_are_left_alone_and_waited_for() {
+        let manifests = onboard::province_manifests("24", "leon", false).unwrap();
+        let existing: Vec<Municipality> = [("la-baneza", "24010"), ("leon-capital", "24089")]
+            .map(|(name, code)| {
+                serde_json::from_value(serde_json::json!({
+                    "apiVersion": "concejo.dev/v1alpha1", "kind": "Municipality", "metadata": {"name": name},
+                    "spec": {"province": "leon", "ineCode": code, "displayName": name, "collaboration": {"enabled": true}}
+                }))
+                .unwrap()
+            })
+            .into();
+        let (rest, held) = split_held(manifests, &existing);
+        assert_eq!(rest.len(), 209);
+        assert!(!rest.iter().any(|m| m.spec.ine_code == "24010" || m.spec.ine_code == "24089"));
+        let held: Vec<_> = held.iter().map(|(n, c)| (n.as_str(), c.as_str())).collect();
+        assert_eq!(held, [("la-baneza", "24010"), ("leon-capital", "24089")]);
+    }
 }

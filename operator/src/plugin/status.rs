@@ -142,7 +142,8 @@ async fn watch(api: Api<Municipality>, province: Option<&str>, format: Option<Ou
             if terminal {
                 print!("\x1b[H\x1b[2J{text}");
             } else {
-                println!("--- {}", Timestamp::now());
+                let now = Timestamp::now();
+                println!("--- {}", Timestamp::from_second(now.as_second()).unwrap_or(now));
                 print!("{text}");
             }
             last = text;
