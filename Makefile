@@ -26,8 +26,8 @@ tools: ## check and install what the build needs (rustfmt, clippy, openssl, curl
 	  echo "installing $$t"; apt-get update -qq && apt-get install -y -qq openssl curl util-linux jq >/dev/null; break; }; done
 
 .PHONY: build
-build: tools ## build the operator
-	cargo build -p concejo --bin concejo
+build: tools ## build the operator and the kubectl plugin (kubectl-concejo)
+	cargo build -p concejo --bin concejo --bin kubectl-concejo
 
 .PHONY: image
 image: tools ## the container image as an OCI layout (release build, no container engine needed)
@@ -106,7 +106,7 @@ test-unit: tools ## unit tests, CRD, example and image drift checks, the Helm ch
 test-e2e: build ## end-to-end tests on the local control plane (started and stopped if not up)
 	cargo test -p concejo-e2e --no-run
 	e2e/backup/install.sh >/dev/null
-	CONCEJO_BIN=$(CONCEJO) e2e/cluster/with-cluster.sh cargo test -p concejo-e2e -- --test-threads=1
+	CONCEJO_BIN=$(CONCEJO) CONCEJO_PLUGIN_BIN=$(CARGO_TARGET_DIR)/debug/kubectl-concejo e2e/cluster/with-cluster.sh cargo test -p concejo-e2e -- --test-threads=1
 
 .PHONY: test
 test: lint test-unit test-e2e ## everything CI checks

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use concejo::api::v1alpha1::KeyAlgorithm;
 use concejo::domain::identifiers::municipalities_of;
-use concejo::generate::slug;
+use concejo::domain::naming::slug;
 use concejo::pki;
 use concejo::pki::ca::{self, Settings};
 

@@ -1,30 +1,14 @@
 //! Municipality objects for a whole province, written from the embedded INE register: how a
 //! Diputación onboards all its town halls at once (`concejo generate municipalities`).
 
-use std::collections::HashSet;
 use std::fmt::Write;
 
 use crate::domain::identifiers::{self, municipalities_of};
-
-/// A DNS-label `metadata.name` from a town hall's name: "San Andrés del Rabanedo" ->
-/// "san-andres-del-rabanedo", "l'Alfàs del Pi" -> "l-alfas-del-pi".
-pub fn slug(name: &str) -> String {
-    let ascii = deunicode::deunicode(name).to_lowercase();
-    let mut out = String::with_capacity(ascii.len());
-    for c in ascii.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c);
-        } else if !out.ends_with('-') && !out.is_empty() {
-            out.push('-');
-        }
-    }
-    let mut out = out.trim_end_matches('-').to_owned();
-    out.truncate(63);
-    out.trim_end_matches('-').to_owned()
-}
+use crate::domain::naming::TownHall;
 
 /// Multi-document YAML with one Municipality per municipality of `province_code`, named by
-/// [`slug`] (with the INE code appended when two names would collide), in INE code order.
+/// [`crate::domain::naming::municipality_name`] (unique across Spain, so several provinces' files never collide), in INE
+/// code order.
 /// With `collaboration`, each has the collaboration suite enabled.
 pub fn municipalities_yaml(province_code: &str, province: &str, collaboration: bool) -> Option<String> {
     let province_name = identifiers::PROVINCES.get(province_code)?;
@@ -36,22 +20,14 @@ pub fn municipalities_yaml(province_code: &str, province: &str, collaboration: b
          # from INE's register (operator/data). Every one takes the Province's defaultPlan.\n",
         list.len()
     );
-    let mut used = HashSet::new();
     for m in list {
-        let display = m.display_name();
-        let mut name = slug(&display);
-        if !used.insert(name.clone()) {
-            name = format!("{}-{}", &name[..name.len().min(57)], m.ine_code);
-            used.insert(name.clone());
-        }
-        let dir3 = identifiers::town_hall_dir3(m.ine_code)?;
+        let TownHall { name, ine_code, display_name, dir3 } = TownHall::of(m);
         // A JSON string is a valid YAML double-quoted scalar.
-        let display = serde_json::to_string(&display).ok()?;
+        let display = serde_json::to_string(&display_name).ok()?;
         let _ = write!(
             out,
             "---\napiVersion: concejo.dev/v1alpha1\nkind: Municipality\nmetadata: {{name: {name}}}\n\
-             spec: {{province: {province}, ineCode: \"{}\", displayName: {display}, dir3: {dir3}{suite}}}\n",
-            m.ine_code
+             spec: {{province: {province}, ineCode: \"{ine_code}\", displayName: {display}, dir3: {dir3}{suite}}}\n"
         );
     }
     Some(out)
@@ -59,25 +35,14 @@ pub fn municipalities_yaml(province_code: &str, province: &str, collaboration: b
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashSet;
+
     use super::*;
     use crate::api::v1alpha1::Municipality;
 
     #[test]
-    fn slugs_are_dns_labels() {
-        assert_eq!(slug("San Andrés del Rabanedo"), "san-andres-del-rabanedo");
-        assert_eq!(slug("La Bañeza"), "la-baneza");
-        assert_eq!(slug("l'Alfàs del Pi"), "l-alfas-del-pi");
-        assert_eq!(slug("Vitoria-Gasteiz"), "vitoria-gasteiz");
-        let label =
-            |s: &str| s.len() <= 63 && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-        for m in identifiers::REGISTER.values() {
-            let s = slug(&m.display_name());
-            assert!(label(&s) && !s.starts_with('-') && !s.ends_with('-') && !s.is_empty(), "{} -> {s}", m.name);
-        }
-    }
-
-    #[test]
     fn every_province_generates_parseable_unique_municipalities() {
+        let mut all = HashSet::new();
         for code in identifiers::PROVINCES.keys() {
             let yaml = municipalities_yaml(code, "p", *code == "24").unwrap();
             let docs: Vec<Municipality> = yaml
@@ -88,7 +53,10 @@ mod tests {
             assert_eq!(docs.len(), municipalities_of(code).len());
             let names: HashSet<_> = docs.iter().map(|m| m.metadata.name.clone()).collect();
             assert_eq!(names.len(), docs.len(), "{code}: duplicate names");
+            all.extend(names);
         }
+        // Every province's file together: no name twice, whatever provinces a cluster serves.
+        assert_eq!(all.len(), identifiers::REGISTER.len());
         assert!(municipalities_yaml("53", "x", false).is_none());
     }
 }

@@ -9,6 +9,7 @@
 //! - [`pki`]: certificates, the provincial CA's rotation policy, the tenant certificate decision.
 //! - [`runtime`]: watches and the kinds registry, server-side apply, Events, errors and backoff,
 //!   leader election, HTTP endpoints, metrics; [`start`] runs it all for `concejo run`.
+//! - [`plugin`]: `kubectl concejo` (the `kubectl-concejo` binary), a client of the API only.
 //!
 //! Dependencies go one way: api <- domain <- pki <- resources <- index, runtime <- controllers <-
 //! start <- cli.
@@ -21,6 +22,7 @@ pub mod domain;
 pub mod generate;
 pub mod index;
 pub mod pki;
+pub mod plugin;
 pub mod resources;
 pub mod runtime;
 pub mod start;

@@ -16,13 +16,7 @@ pub struct RegisteredMunicipality {
 impl RegisteredMunicipality {
     /// The name as people write it: "La Bañeza" for INE's "Bañeza, La".
     pub fn display_name(&self) -> String {
-        match self.name.rsplit_once(", ") {
-            Some((base, article)) if article.len() <= 4 && !article.contains(' ') => {
-                let sep = if article.ends_with('\'') { "" } else { " " };
-                format!("{article}{sep}{base}")
-            }
-            _ => self.name.clone(),
-        }
+        articles_first(&self.name)
     }
 }
 
@@ -47,15 +41,33 @@ pub static REGISTER: LazyLock<HashMap<&'static str, RegisteredMunicipality>> = L
         .collect()
 });
 
-/// Province names by 2-digit code.
-pub static PROVINCES: LazyLock<HashMap<&'static str, &'static str>> = LazyLock::new(|| {
+/// Province names by 2-digit code, as people write them ("Las Palmas" for INE's "Palmas, Las").
+pub static PROVINCES: LazyLock<HashMap<&'static str, String>> = LazyLock::new(|| {
     PROVINCES_CSV
         .lines()
         .skip(1)
         .filter_map(|l| l.split_once(','))
-        .map(|(c, rest)| (c, rest.split(',').next().unwrap_or(rest)))
+        .map(|(code, rest)| {
+            // `name,count`, the name quoted when it holds a comma.
+            let name = match rest.strip_prefix('"') {
+                Some(quoted) => quoted.split('"').next().unwrap_or(quoted),
+                None => rest.split(',').next().unwrap_or(rest),
+            };
+            (code, articles_first(name))
+        })
         .collect()
 });
+
+/// "Bañeza, La" -> "La Bañeza"; "Palmas, Las" -> "Las Palmas"; other names as they are.
+fn articles_first(name: &str) -> String {
+    match name.rsplit_once(", ") {
+        Some((base, article)) if article.len() <= 5 && !article.contains(' ') => {
+            let sep = if article.ends_with('\'') { "" } else { " " };
+            format!("{article}{sep}{base}")
+        }
+        _ => name.to_owned(),
+    }
+}
 
 /// The municipalities of one province, ordered by INE code.
 pub fn municipalities_of(province_code: &str) -> Vec<&'static RegisteredMunicipality> {
@@ -258,5 +270,14 @@ mod tests {
         assert_eq!(name("24010"), "La Bañeza");
         assert_eq!(name("24012"), "Los Barrios de Luna");
         assert_eq!(name("24089"), "León");
+    }
+
+    #[test]
+    fn province_names_put_articles_first() {
+        assert_eq!(PROVINCES["24"], "León");
+        assert_eq!(PROVINCES["35"], "Las Palmas");
+        assert_eq!(PROVINCES["15"], "A Coruña");
+        assert_eq!(PROVINCES["07"], "Illes Balears");
+        assert_eq!(PROVINCES["03"], "Alicante/Alacant");
     }
 }

@@ -1,4 +1,4 @@
-//! Pure rules, no client: the Spanish identifiers and the INE register, quantities and durations
+//! Pure rules, no client: the Spanish identifiers and the INE register, the names of town halls, quantities and durations
 //! as Kubernetes reads them, plans, the suite's size and images, backups and what retention forgets, the checked tenant,
 //! validation and who holds a claim.
 
@@ -8,6 +8,7 @@ pub mod duration;
 pub mod hash;
 pub mod identifiers;
 pub mod images;
+pub mod naming;
 pub mod plan;
 pub mod quantity;
 pub mod retention;
