@@ -21,6 +21,7 @@ pub mod domain;
 pub mod generate;
 pub mod index;
 pub mod pki;
+pub mod report;
 pub mod resources;
 pub mod runtime;
 pub mod start;
