@@ -1,4 +1,4 @@
-//! The command line: `run` (the operator), `crds` (the CRD YAML), `tenant-roles`, `generate` (Municipality
+//! The command line: `run` (the operator), `crds` (the CRD YAML), `tenant-roles`, `report ens`, `generate` (Municipality
 //! objects for a whole province from the INE register).
 
 use std::path::PathBuf;
@@ -27,9 +27,26 @@ enum Command {
     },
     /// Print the tenant roles (ClusterRoles bound in every tenant namespace) as YAML.
     TenantRoles,
+    /// Reports of what concejo enforces.
+    #[command(subcommand)]
+    Report(Report),
     /// Print objects generated from the embedded INE register.
     #[command(subcommand)]
     Generate(Generate),
+}
+
+#[derive(Subcommand)]
+enum Report {
+    /// ENS compliance: a row per town hall, a column per measure (from one list of the cluster of
+    /// $KUBECONFIG).
+    Ens {
+        /// Only the town halls of this Province (its metadata.name).
+        #[arg(long)]
+        province: Option<String>,
+        /// table, json or csv.
+        #[arg(long, short = 'o', default_value = "table", value_parser = ["table", "json", "csv"])]
+        output: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -62,6 +79,16 @@ pub async fn main() -> anyhow::Result<()> {
                     format!("{province_code:?} is not an INE province code (\"01\" to \"52\", e.g. 24 for León)")
                 })?;
             print!("{yaml}");
+            Ok(())
+        }
+        Command::Report(Report::Ens { province, output }) => {
+            let client = kube::Client::try_default().await.context("no cluster to report on: set KUBECONFIG")?;
+            let rows = crate::report::rows(client, province.as_deref()).await?;
+            match output.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&rows)?),
+                "csv" => print!("{}", crate::report::csv(&rows)),
+                _ => print!("{}", crate::report::table(&rows)),
+            }
             Ok(())
         }
         Command::Run(args) => start::run(args).await,

@@ -23,6 +23,7 @@ pub mod generate;
 pub mod index;
 pub mod pki;
 pub mod plugin;
+pub mod report;
 pub mod resources;
 pub mod runtime;
 pub mod start;

@@ -16,6 +16,8 @@ pub const COLLABORATION_READY: &str = "CollaborationReady";
 pub const BACKUP_READY: &str = "BackupReady";
 /// ENS Media and Alta: the last restore drill passed.
 pub const RESTORE_VERIFIED: &str = "RestoreVerified";
+/// Every ENS measure of the tenant's category is met (`status.compliance`); not summed into Ready.
+pub const COMPLIANT: &str = "Compliant";
 /// On a Province: its CA is in place.
 pub const CA_READY: &str = "CAReady";
 /// On a Province: every Municipality of it is Ready.

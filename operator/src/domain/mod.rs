@@ -1,10 +1,11 @@
 //! Pure rules, no client: the Spanish identifiers and the INE register, the names of town halls, quantities and durations
-//! as Kubernetes reads them, plans, the suite's size and images, backups and what retention forgets, the checked tenant,
+//! as Kubernetes reads them, plans, the ENS measures, the suite's size and images, backups and what retention forgets, the checked tenant,
 //! validation and who holds a claim.
 
 pub mod backup;
 pub mod claims;
 pub mod duration;
+pub mod ens;
 pub mod hash;
 pub mod identifiers;
 pub mod images;

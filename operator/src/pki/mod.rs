@@ -72,6 +72,8 @@ pub struct CertInfo {
     /// DNS subtrees the certificate may sign for (CA certificates only).
     pub permitted: Vec<String>,
     pub is_rsa: bool,
+    /// Size of the public key in bits (the modulus for RSA, the curve for ECDSA); 0 if unknown.
+    pub key_bits: usize,
 }
 
 impl CertInfo {
@@ -245,6 +247,7 @@ pub fn inspect(pem: &str) -> Result<CertInfo, PkiError> {
         issuer: cert.issuer().to_string(),
         permitted,
         is_rsa: cert.public_key().algorithm.algorithm.to_id_string() == "1.2.840.113549.1.1.1",
+        key_bits: cert.public_key().parsed().map(|k| k.key_size()).unwrap_or(0),
     })
 }
 
@@ -354,6 +357,7 @@ mod tests {
             issuer: String::new(),
             permitted: vec![],
             is_rsa: false,
+            key_bits: 256,
         };
         assert_eq!(info.renewal_time(0.0), 60 * DAY);
         assert_eq!(info.renewal_time(1.0), 60 * DAY - 90 * DAY / 20);
@@ -385,7 +389,11 @@ mod tests {
     #[test]
     fn rsa_3072_is_selectable() {
         let root = new_root("leon", KeyAlgorithm::Rsa3072, NOW, 3650 * DAY).unwrap();
-        assert!(inspect(&root.cert_pem).unwrap().is_rsa);
-        assert!(root.key_pem.contains("PRIVATE KEY"));
+        let info = inspect(&root.cert_pem).unwrap();
+        assert!(info.is_rsa && info.key_bits == 3072 && root.key_pem.contains("PRIVATE KEY"));
+        assert_eq!(
+            inspect(&new_root("leon", KeyAlgorithm::EcdsaP256, NOW, DAY).unwrap().cert_pem).unwrap().key_bits,
+            256
+        );
     }
 }

@@ -12,6 +12,7 @@ mod onboard;
 mod output;
 mod progress;
 mod province;
+mod report;
 mod status;
 mod table;
 mod tenant;
@@ -70,6 +71,9 @@ enum Command {
     Suspend(tenant::SuspendArgs),
     /// Brings a suspended tenant back.
     Resume(tenant::SuspendArgs),
+    /// Reports: `report ens`, the ENS compliance of every town hall.
+    #[command(subcommand)]
+    Report(report::ReportKind),
 }
 
 /// Parses the command line, runs the command, and turns an error into a message and exit status 1.
@@ -82,6 +86,7 @@ pub async fn main() -> ExitCode {
         Command::Restore(args) => tenant::restore(&cli.global, args).await,
         Command::Suspend(args) => tenant::suspend(&cli.global, args, true).await,
         Command::Resume(args) => tenant::suspend(&cli.global, args, false).await,
+        Command::Report(kind) => report::run(&cli.global, kind).await,
     };
     match result {
         Ok(code) => code,

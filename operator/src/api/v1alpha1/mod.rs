@@ -1,6 +1,7 @@
 //! `concejo.dev/v1alpha1`: Province, ServicePlan, Municipality, Backup and Restore.
 
 mod backup;
+mod compliance;
 mod municipality;
 mod province;
 mod serviceplan;
@@ -9,6 +10,7 @@ pub use backup::{
     Backup, BackupSpec, BackupStatus, BackupTarget, DrillResult, MunicipalityBackup, PlanBackup, ProvinceBackup,
     RecordedSnapshot, Restore, RestoreSpec, RestoreTarget, Retention, RunPhase, RunStatus, S3Target,
 };
+pub use compliance::{ComplianceEntry, ComplianceStatus, MeasureCount, ProvinceCompliance};
 pub use municipality::{
     CertificateStatus, Collaboration, DeletionPolicy, EgressRule, Endpoints, EnsCategory, Municipality,
     MunicipalityNetwork, MunicipalitySpec, MunicipalityStatus, MunicipalityStorage, Phase, Subject, SubjectKind,

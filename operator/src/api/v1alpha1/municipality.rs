@@ -29,6 +29,7 @@ use super::backup::{BackupStatus, MunicipalityBackup};
     printcolumn(name = "Plan", type_ = "string", json_path = ".status.plan"),
     printcolumn(name = "ENS", type_ = "string", json_path = ".spec.ensCategory"),
     printcolumn(name = "Phase", type_ = "string", json_path = ".status.phase"),
+    printcolumn(name = "Compliant", type_ = "string", json_path = ".status.conditions[?(@.type==\"Compliant\")].status"),
     printcolumn(name = "Namespace", type_ = "string", json_path = ".status.namespace", priority = 1),
     printcolumn(name = "Last Backup", type_ = "date", json_path = ".status.backup.lastSuccessTime", priority = 1),
     printcolumn(name = "Drill", type_ = "string", json_path = ".status.backup.lastDrillResult", priority = 1),
@@ -296,11 +297,18 @@ pub struct MunicipalityStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup: Option<BackupStatus>,
 
+    /// One entry per ENS measure concejo enforces (mp.com.4, op.acc.3/4/6, mp.com.2/3, mp.si.2,
+    /// mp.info.6, op.exp.8, op.cont), each `Met`, `NotMet` or `NotApplicable` for the tenant's
+    /// category, judged from the live objects, the certificate and the last backup and drill.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compliance: Vec<super::ComplianceEntry>,
+
     /// Standard conditions, one per part of the tenant: `Valid` (the spec can be honoured),
     /// `Isolated` (namespace, quota, limits, network policies and roles are in place),
     /// `CertificateReady`, `StorageReady` and `CollaborationReady` (when collaboration is
     /// enabled), `BackupReady` (when it has volumes to back up), `RestoreVerified` (ENS Media
-    /// and Alta: the last restore drill passed), and `Ready`, their sum. A list keyed by type: each writer owns its types.
+    /// and Alta: the last restore drill passed), `Compliant` (every ENS measure of its category is
+    /// met; not summed into Ready), and `Ready`, their sum. A list keyed by type: each writer owns its types.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
     pub conditions: Vec<Condition>,

@@ -328,6 +328,9 @@ pub struct ProvinceStatus {
     /// The office-document pool, when enabled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub office: Option<OfficeStatus>,
+    /// Its tenants' ENS compliance: how many are Compliant, and per measure how many meet it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compliance: Option<super::ProvinceCompliance>,
     /// `Ready`: the CA, the office pool and the backup repository (those the Province has) are
     /// all ready, whatever its tenants' state; `CAReady`: the province's CA is in place; `TenantsReady`: every Municipality of the
     /// province is Ready; `OfficeReady`: the office pool is available; `BackupTargetReady`: the

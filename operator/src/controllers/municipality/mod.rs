@@ -8,6 +8,7 @@
 pub mod apply;
 pub mod backup;
 pub mod certificate;
+pub mod compliance;
 pub mod dereference;
 pub mod finalize;
 pub mod status;
@@ -175,6 +176,8 @@ async fn provision(
     ctx: &Context,
 ) -> Result<Outcome, Error> {
     let name = tenant.namespace();
+    // What is there before anything is put back: the compliance verdicts are judged from it.
+    let evidence = compliance::observe(&tenant, inputs, ctx);
     if inputs.namespace.as_ref().is_some_and(|ns| ns.metadata.deletion_timestamp.is_some()) {
         let message = format!("namespace {name} is still being deleted; it is created again once it is gone");
         let waiting = Part::Waiting { reason: "NamespaceTerminating", message };
@@ -186,6 +189,11 @@ async fn provision(
                 verified: None,
                 status: None,
             }),
+            compliance: compliance::assess(
+                evidence,
+                municipality.status.as_ref().and_then(|s| s.backup.as_ref()),
+                Timestamp::now(),
+            ),
             tenant: Box::new(tenant),
             invalid,
             isolation: waiting.clone(),
@@ -247,7 +255,11 @@ async fn provision(
         },
     };
     let backup = backup::reconcile(municipality, &tenant, &key, &desired, blocked.as_ref(), ctx).await;
+    let recorded = backup.as_ref().and_then(|b| b.status.as_ref());
+    let recorded = recorded.or(municipality.status.as_ref().and_then(|s| s.backup.as_ref()));
+    let compliance = compliance::assess(evidence, recorded, Timestamp::now());
     Ok(Outcome::Enforced {
+        compliance,
         certificate_status: prepared.status().cloned(),
         collaboration: tenant.collaboration.as_ref().map(|_| suite_part),
         backup,

@@ -4,17 +4,27 @@
 use k8s_openapi::jiff::Timestamp;
 
 use super::backup;
+use crate::api::v1alpha1::ComplianceEntry;
 use crate::api::v1alpha1::Endpoints;
 use crate::api::v1alpha1::{CertificateStatus, Municipality, MunicipalityStatus, Phase};
 use crate::controllers::conditions::{
-    self, BACKUP_READY, CERTIFICATE_READY, COLLABORATION_READY, Desired, ISOLATED, READY, RESTORE_VERIFIED,
+    self, BACKUP_READY, CERTIFICATE_READY, COLLABORATION_READY, COMPLIANT, Desired, ISOLATED, READY, RESTORE_VERIFIED,
     STORAGE_READY, VALID,
 };
 use crate::domain::{Invalid, ValidTenant};
 
 /// The condition types this controller owns (others may be owned by other writers).
-pub const OWNED: &[&str] =
-    &[VALID, ISOLATED, CERTIFICATE_READY, STORAGE_READY, COLLABORATION_READY, BACKUP_READY, RESTORE_VERIFIED, READY];
+pub const OWNED: &[&str] = &[
+    VALID,
+    ISOLATED,
+    CERTIFICATE_READY,
+    STORAGE_READY,
+    COLLABORATION_READY,
+    BACKUP_READY,
+    RESTORE_VERIFIED,
+    COMPLIANT,
+    READY,
+];
 
 /// How one part of the tenant stands after a reconcile.
 #[derive(Clone, Debug, PartialEq)]
@@ -93,6 +103,8 @@ pub enum Outcome {
         collaboration: Option<Part>,
         /// Backups, when the tenant has them.
         backup: Option<backup::Outcome>,
+        /// One verdict per ENS measure (`status.compliance`, condition `Compliant`).
+        compliance: Vec<ComplianceEntry>,
     },
     /// The Municipality is being deleted and its tenant retained or removed.
     Terminating { message: String },
@@ -110,6 +122,7 @@ pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -
             status.hosts.clear();
             status.certificate = None;
             status.endpoints = None;
+            status.compliance.clear();
             let nothing = if invalid.is_conflict() {
                 "this Municipality touches nothing while another one holds its INE code"
             } else {
@@ -119,6 +132,7 @@ pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -
                 Desired::new(VALID, false, invalid.reason(), invalid.to_string()),
                 Desired::new(ISOLATED, false, "NotProvisioned", nothing),
                 Desired::new(CERTIFICATE_READY, false, "NotProvisioned", nothing),
+                Desired::new(COMPLIANT, false, "NotProvisioned", nothing),
                 Desired::new(READY, false, "InvalidSpec", nothing),
             ]
         }
@@ -131,8 +145,10 @@ pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -
             storage,
             collaboration,
             backup,
+            compliance,
         } => {
             status.namespace = Some(tenant.namespace());
+            status.compliance = compliance.clone();
             status.plan = Some(tenant.plan_name.clone());
             status.hosts = tenant.hosts.clone();
             if certificate_status.is_some() {
@@ -184,6 +200,9 @@ pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -
             // Drills are reported, not summed into Ready: a failed one is a failing condition and
             // a Warning Event; the tenant keeps working.
             desired.extend(backup.as_ref().and_then(|b| b.verified.as_ref()).map(|p| p.condition(RESTORE_VERIFIED)));
+            // Compliance is shown, not summed into Ready either.
+            let (met, reason, message) = crate::domain::ens::compliant(compliance);
+            desired.push(Desired::new(COMPLIANT, met, reason, message));
             desired.push(ready);
             desired
         }
@@ -240,6 +259,7 @@ mod tests {
             storage: None,
             collaboration: None,
             backup: None,
+            compliance: vec![],
         }
     }
 
@@ -354,7 +374,7 @@ mod tests {
         let mut muni = municipality("ponferrada", "24115");
         let mut status = compute(&muni, &ready(&muni), at(10));
         let mut compliant = status.conditions[0].clone();
-        compliant.type_ = "Compliant".into();
+        compliant.type_ = "SomeoneElses".into();
         status.conditions.push(compliant.clone());
         muni.status = Some(status);
         let next = compute(&muni, &ready(&muni), at(20));

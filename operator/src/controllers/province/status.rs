@@ -7,8 +7,9 @@ use k8s_openapi::jiff::Timestamp;
 use super::office::Report;
 use crate::api::v1alpha1::{Municipality, Phase, Province, ProvinceStatus};
 use crate::controllers::conditions::{
-    self, BACKUP_TARGET_READY, CA_READY, Desired, OFFICE_READY, READY, TENANTS_READY,
+    self, BACKUP_TARGET_READY, CA_READY, COMPLIANT, Desired, OFFICE_READY, READY, TENANTS_READY,
 };
+use crate::domain::ens;
 
 /// The condition types this controller owns.
 pub const OWNED: &[&str] = &[READY, CA_READY, TENANTS_READY, OFFICE_READY, BACKUP_TARGET_READY];
@@ -44,6 +45,10 @@ pub fn compute(
         municipalities: total,
         ready,
         office: office.map(|o| o.status.clone()),
+        compliance: Some(ens::roll_up(tenants.iter().filter_map(|m| {
+            let s = m.status.as_ref()?;
+            Some((conditions::is_true(&s.conditions, COMPLIANT), s.compliance.as_slice()))
+        }))),
         conditions: conditions::merge(&previous.conditions, &desired, generation, now),
     }
 }

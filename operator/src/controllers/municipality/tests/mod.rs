@@ -45,8 +45,16 @@ async fn a_new_tenant_is_applied_in_order_then_its_status_written_and_announced(
         assert_eq!(status.phase, Some(Phase::Ready));
         assert_eq!(status.namespace.as_deref(), Some("muni-24115"));
         assert_eq!(status.certificate.unwrap().dns_names, ["ponferrada.nube.dipuleon.es"]);
-        assert!(status.conditions.iter().all(|c| c.status == "True"), "{:?}", status.conditions);
-        assert_eq!(reasons(&api.events(4).await), ["Applied", "Issued", "Reconciled", "Validated"]);
+        // Every part is in place; compliance is judged from what the caches held when the reconcile
+        // started (nothing yet), so it says so until the next one.
+        let compliant = status.conditions.iter().find(|c| c.type_ == "Compliant").unwrap();
+        assert_eq!((compliant.status.as_str(), compliant.reason.as_str()), ("False", "MeasuresNotMet"));
+        assert!(
+            status.conditions.iter().filter(|c| c.type_ != "Compliant").all(|c| c.status == "True"),
+            "{:?}",
+            status.conditions
+        );
+        assert_eq!(reasons(&api.events(5).await), ["Applied", "Issued", "MeasuresNotMet", "Reconciled", "Validated"]);
         let action = run.await.unwrap().unwrap();
         assert_eq!(action, Action::requeue(RESYNC), "the certificate renews later than the resync");
         finish(ctx, api).await;
@@ -178,8 +186,8 @@ async fn a_failing_apply_stops_its_part_is_reported_and_retried_with_backoff() {
         assert_eq!(status.phase, Some(Phase::Provisioning), "never provisioned before: not Degraded");
         // Isolated and Ready both turn False with reason ApplyFailed: one Event says both (the
         // recorder would fold two Events with one reason into a series and keep one note).
-        let events = api.events(3).await;
-        assert_eq!(reasons(&events), ["ApplyFailed", "Validated", "WaitingForIsolation"]);
+        let events = api.events(4).await;
+        assert_eq!(reasons(&events), ["ApplyFailed", "MeasuresNotMet", "Validated", "WaitingForIsolation"]);
         let failed = events.iter().find(|e| e["reason"] == "ApplyFailed").unwrap();
         let note = failed["note"].as_str().unwrap();
         assert!(note.starts_with("Isolated: ") && note.contains("; Ready: "), "{note}");

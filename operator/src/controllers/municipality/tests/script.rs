@@ -93,6 +93,33 @@ pub(super) fn provisioned(m: &Municipality) -> (Vec<Value>, MunicipalityStatus) 
     let context = resources::Context { certificate: Some((&leaf, &trust)), ..Default::default() };
     let desired = resources::build(&tenant, &context).unwrap();
     let certificate = pki::tls::status(&leaf.info, pki::tls::jitter(&tenant));
+    // What the reconcile will judge from these objects (compliance::observe over the caches).
+    let evidence = domain::ens::Evidence {
+        category: tenant.ens_category,
+        namespace: Some(Some("restricted".into())),
+        isolation: vec![
+            ("NetworkPolicy deny-all".into(), true),
+            ("ResourceQuota tenant-quota".into(), true),
+            ("LimitRange tenant-limits".into(), true),
+        ],
+        bindings: vec![
+            ("tenant-admins".into(), Some("ClusterRole/concejo-tenant-admin".into())),
+            ("tenant-auditors".into(), Some("ClusterRole/concejo-tenant-auditor".into())),
+        ],
+        roles: vec![
+            ("tenant-admins".into(), "ClusterRole/concejo-tenant-admin".into()),
+            ("tenant-auditors".into(), "ClusterRole/concejo-tenant-auditor".into()),
+        ],
+        certificate: Some(domain::ens::Certificate {
+            not_after: Timestamp::from_second(leaf.info.not_after).unwrap(),
+            is_rsa: leaf.info.is_rsa,
+            key_bits: leaf.info.key_bits,
+        }),
+        volumes: vec![],
+        encrypted_classes: vec![],
+        backup: domain::ens::Backups::NoVolumes,
+        audit: Err(super::super::compliance::NO_AUDIT.into()),
+    };
     let outcome = Outcome::Enforced {
         isolation: Part::Ready(status::isolated(&tenant)),
         certificate: Part::Ready(status::certified(&certificate)),
@@ -102,6 +129,7 @@ pub(super) fn provisioned(m: &Municipality) -> (Vec<Value>, MunicipalityStatus) 
         storage: None,
         collaboration: None,
         backup: None,
+        compliance: domain::ens::assess(&evidence, Timestamp::now()),
     };
     let status = status::compute(m, &outcome, Timestamp::now());
     (live(&desired), status)
