@@ -4,7 +4,7 @@
 
 mod support;
 
-use concejo::api::v1alpha1::{ComplianceStatus, Municipality, Province};
+use concejo::api::v1alpha1::{Backup, ComplianceStatus, Municipality, Province, RunPhase};
 use futures::StreamExt;
 use k8s_openapi::api::networking::v1::NetworkPolicy;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
@@ -92,6 +92,19 @@ async fn basica_and_alta_side_by_side_and_a_deleted_policy_flips_segregation() -
     })
     .await?;
     println!("roll-up after {counted:?}");
+
+    // A Backup asked of a town hall with no volumes is answered, not left waiting.
+    let backups = Api::<Backup>::namespaced(client.clone(), "muni-24211");
+    let asked: Backup = serde_json::from_value(json!({
+        "apiVersion": "concejo.dev/v1alpha1", "kind": "Backup", "metadata": {"name": "now"}, "spec": {}
+    }))?;
+    create(&backups, &asked).await?;
+    let answered = wait(&backups, "now", |b: Option<&Backup>| {
+        b.and_then(|b| b.status.as_ref()).is_some_and(|s| s.phase == Some(RunPhase::Failed))
+    })
+    .await?;
+    let said = answered.status.and_then(|s| s.message).unwrap_or_default();
+    assert!(said.contains("has no backups"), "{said}");
 
     // The report, from the operator's binary (CSV) and the kubectl plugin (JSON).
     let csv = run(&binary("CONCEJO_BIN", "concejo")?, &["report", "ens", "--province", "leon", "-o", "csv"]).await?;

@@ -69,11 +69,12 @@ impl Collector for TenantsByPhase {
             (Some(Phase::Pending), "Pending"),
             (Some(Phase::Provisioning), "Provisioning"),
             (Some(Phase::Ready), "Ready"),
+            (Some(Phase::Suspended), "Suspended"),
             (Some(Phase::Degraded), "Degraded"),
             (Some(Phase::Terminating), "Terminating"),
             (None, "Unknown"),
         ];
-        let mut counts = [0i64; 6];
+        let mut counts = [0i64; 7];
         for m in store.state() {
             let phase = m.status.as_ref().and_then(|s| s.phase);
             if let Some(i) = phases.iter().position(|(p, _)| *p == phase) {

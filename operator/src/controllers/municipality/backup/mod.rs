@@ -24,6 +24,7 @@ use kube::api::Api;
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::{Client, ResourceExt};
+use tracing::warn;
 
 use super::status::Part;
 use super::{Context, apply};
@@ -56,7 +57,15 @@ pub async fn reconcile(
     blocked: Option<&Part>,
     ctx: &Context,
 ) -> Option<Outcome> {
-    let backup = tenant.backup.as_ref()?;
+    let Some(backup) = tenant.backup.as_ref() else {
+        // Backups and Restores asked of a tenant without backups are answered: refused, saying why.
+        if blocked.is_none()
+            && let Err(e) = refuse_requests(tenant, ctx).await
+        {
+            warn!(municipality = %tenant.name, error = %e, "could not answer its Backups and Restores");
+        }
+        return None;
+    };
     let previous = municipality.status.as_ref().and_then(|s| s.backup.clone()).unwrap_or_default();
     let verified = |status: &BackupStatus| backup.drill_days.map(|days| verified(status, days));
     let waiting = |part: Part| Some(Outcome { ready: part, verified: verified(&previous), status: None });
@@ -72,7 +81,11 @@ pub async fn reconcile(
         return waiting(applied);
     }
     if let Some(missing) = &backup.missing {
-        return waiting(Part::Waiting { reason: "TargetMissing", message: missing.clone() });
+        let part = match refuse_requests(tenant, ctx).await {
+            Ok(()) => Part::Waiting { reason: "TargetMissing", message: missing.clone() },
+            Err(e) => Part::Failed { reason: "RunsFailed", message: e.to_string() },
+        };
+        return waiting(part);
     }
     let Some(key) = key else {
         let message = "the tenant's backup key is being made".to_owned();
@@ -107,6 +120,13 @@ pub async fn reconcile(
         (Ok(()), true) => ready(tenant, &seen.status),
     };
     Some(Outcome { ready, verified: verified(&seen.status), status: Some(seen.status) })
+}
+
+/// Answers the tenant's pending Backups and Restores when it cannot have backups (none wanted, no
+/// volumes, no target): each is refused with the reason, instead of waiting for ever.
+async fn refuse_requests(tenant: &ValidTenant, ctx: &Context) -> Result<(), crate::runtime::errors::Error> {
+    requests::backups(tenant, None, ctx).await?;
+    requests::restores(tenant, None, None, ctx).await
 }
 
 /// `BackupReady` from the status: paused while suspended, failing while the last backup failed.
