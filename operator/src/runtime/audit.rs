@@ -185,6 +185,83 @@ pub async fn last_event(client: &Client, namespace: &str) -> Option<Timestamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::{Request, Response};
+    use kube::client::Body;
+    use serde_json::{Value, json};
+    use tower_test::mock;
+
+    const PATH: &str = "/api/v1/namespaces/concejo/configmaps/concejo-audit";
+
+    /// Plays the API server for one `write`: the GET answered with `current` (None: 404), then the
+    /// apply, whose query and body are returned.
+    async fn write_against(current: Option<Value>, events: u64, newest: &str) -> (String, Value) {
+        let (service, mut handle) = mock::pair::<Request<Body>, Response<Body>>();
+        let client = Client::new(service, "default");
+        let newest = newest.parse().unwrap();
+        let writer = tokio::spawn(async move { write(&client, "concejo", events, newest).await });
+        let (get, respond) = handle.next_request().await.expect("a GET");
+        assert_eq!((get.method().as_str(), get.uri().path()), ("GET", PATH));
+        let response = match current {
+            Some(body) => Response::builder().body(Body::from(serde_json::to_vec(&body).unwrap())),
+            None => Response::builder().status(404).body(Body::from(
+                serde_json::to_vec(&json!({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                    "reason": "NotFound", "code": 404}))
+                .unwrap(),
+            )),
+        };
+        respond.send_response(response.unwrap());
+        let (patch, respond) = handle.next_request().await.expect("an apply");
+        assert_eq!((patch.method().as_str(), patch.uri().path()), ("PATCH", PATH));
+        assert_eq!(patch.headers()["content-type"], "application/apply-patch+yaml");
+        let query = patch.uri().query().unwrap_or_default().to_owned();
+        let body: Value = serde_json::from_slice(&patch.into_body().collect_bytes().await.unwrap()).unwrap();
+        respond.send_response(Response::builder().body(Body::from(serde_json::to_vec(&body).unwrap())).unwrap());
+        writer.await.unwrap().unwrap();
+        (query, body)
+    }
+
+    #[tokio::test]
+    async fn the_first_write_creates_the_evidence() {
+        let (query, body) = write_against(None, 12, "2026-11-20T12:00:00.5Z").await;
+        assert!(query.contains("fieldManager=concejo") && query.contains("force=true"), "{query}");
+        assert_eq!(body["data"], json!({"lastEventTime": "2026-11-20T12:00:00.5Z", "events": "12"}));
+        assert_eq!(body["metadata"]["labels"]["app.kubernetes.io/managed-by"], "concejo");
+        assert!(body["metadata"].get("resourceVersion").is_none(), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_later_write_adds_to_what_is_there_if_nobody_wrote_meanwhile() {
+        let current = json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "concejo-audit", "namespace": "concejo", "resourceVersion": "42"},
+            "data": {"lastEventTime": "2026-11-20T12:00:00Z", "events": "100"}});
+        let (_, body) = write_against(Some(current), 5, "2026-11-20T12:01:00Z").await;
+        assert_eq!(body["data"], json!({"lastEventTime": "2026-11-20T12:01:00Z", "events": "105"}));
+        // Another replica's write in between makes this apply fail (409) and be retried.
+        assert_eq!(body["metadata"]["resourceVersion"], "42");
+    }
+
+    #[tokio::test]
+    async fn a_batch_is_counted_and_its_newest_time_kept_until_written() {
+        let (service, _api) = mock::pair::<Request<Body>, Response<Body>>();
+        let receiver = Receiver::new(Client::new(service, "default"), "concejo".into(), Some("s3cret".into()));
+        let batch = json!({"kind": "EventList", "apiVersion": "audit.k8s.io/v1", "items": [
+            {"auditID": "1", "verb": "delete", "user": {"username": "maria"}, "stageTimestamp": "2026-11-20T12:00:02Z",
+             "objectRef": {"resource": "configmaps", "namespace": "muni-24040", "name": "notas"}},
+            {"auditID": "2", "verb": "update", "user": {"username": "x"}, "stageTimestamp": "2026-11-20T12:00:01Z",
+             "objectRef": {"resource": "deployments", "namespace": "kube-system", "name": "coredns"}}]});
+        let body = Bytes::from(serde_json::to_vec(&batch).unwrap());
+        let mut headers = HeaderMap::new();
+        let post = |headers: &HeaderMap, body: &Bytes| receive(State(receiver.clone()), headers.clone(), body.clone());
+        assert_eq!(post(&headers, &body).await.0, StatusCode::UNAUTHORIZED);
+        headers.insert(header::AUTHORIZATION, "Bearer s3cret".parse().unwrap());
+        assert_eq!(post(&headers, &Bytes::from_static(b"{\"items\": 3}")).await.0, StatusCode::BAD_REQUEST);
+        assert_eq!(receiver.pending.lock().unwrap().events, 0, "refused batches count for nothing");
+        assert_eq!(post(&headers, &body).await.0, StatusCode::OK);
+        assert_eq!(post(&headers, &body).await.0, StatusCode::OK);
+        let pending = receiver.pending.lock().unwrap();
+        assert_eq!(pending.events, 4, "every event counts, not only the tenants'");
+        assert_eq!(pending.newest, Some("2026-11-20T12:00:02Z".parse().unwrap()));
+    }
 
     #[test]
     fn a_token_when_configured_must_match() {
