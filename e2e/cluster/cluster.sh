@@ -7,11 +7,18 @@
 #   cluster.sh down      stop exactly the processes `up` started, remove the state folder
 #   cluster.sh status    exit 0 when the cluster is up and answering
 #   cluster.sh kubeconfig  print the admin kubeconfig path
+#   cluster.sh audit-log   print the path of the API server's audit log (JSON lines)
 #
 # State (PKI, etcd data, logs, PIDs, kubeconfig) lives in $CONCEJO_CLUSTER_DIR,
 # by default ~/.cache/concejo/cluster; the admin kubeconfig is $CONCEJO_CLUSTER_DIR/kubeconfig.
 # Ports: CONCEJO_ETCD_PORT (and the next one, etcd's peer port), CONCEJO_API_PORT, CONCEJO_KCM_PORT,
 # CONCEJO_SCHEDULER_PORT, CONCEJO_KWOK_PORT; local-path-provisioner listens on none.
+#
+# Auditing (docs/ens.md, "Activity log"): the API server runs with the project's audit policy
+# (charts/concejo/files/audit-policy.yaml), writes $CONCEJO_CLUSTER_DIR/logs/audit.log, and sends
+# the same events in batches to http://127.0.0.1:$CONCEJO_AUDIT_PORT/audit (default 30280), where
+# `concejo run --audit-addr` listens. Nothing needs to listen there: undeliverable batches are
+# dropped after a few retries, without holding up any request.
 #
 # Storage: StorageClasses `local-path` (allowVolumeExpansion: true) and `local-path-fixed` (false), both
 # provisioner rancher.io/local-path, WaitForFirstConsumer, reclaimPolicy Delete (local-path/storage.yaml).
@@ -30,6 +37,8 @@ api_port=${CONCEJO_API_PORT:-36443}
 kcm_port=${CONCEJO_KCM_PORT:-30257}
 sched_port=${CONCEJO_SCHEDULER_PORT:-30259}
 kwok_port=${CONCEJO_KWOK_PORT:-30247}
+audit_port=${CONCEJO_AUDIT_PORT:-30280}
+audit_policy=$here/../../charts/concejo/files/audit-policy.yaml
 nodes=${CONCEJO_NODES:-3}
 # Service IPs and kwok's fake pod IPs: never connected to, but they must not overlap.
 service_cidr=10.96.0.0/16
@@ -139,6 +148,26 @@ contexts:
 - name: concejo-local
   context: {cluster: concejo-local, user: concejo-admin}
 current-context: concejo-local
+KC
+}
+
+# The audit webhook backend's kubeconfig: where the API server sends its audit events (concejo's
+# POST /audit). Plain HTTP on the loopback; a real cluster uses HTTPS (docs/ens.md).
+write_audit_webhook() {
+  cat >"$state/audit-webhook.kubeconfig" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: concejo-audit
+  cluster:
+    server: http://127.0.0.1:$audit_port/audit
+users:
+- name: kube-apiserver
+  user: {}
+contexts:
+- name: concejo-audit
+  context: {cluster: concejo-audit, user: kube-apiserver}
+current-context: concejo-audit
 KC
 }
 
@@ -254,6 +283,7 @@ up() {
   local started=$SECONDS
   pki
   write_kubeconfig
+  write_audit_webhook
   kwok_config
 
   start etcd --name concejo --data-dir "$state/etcd" \
@@ -270,7 +300,11 @@ up() {
     --service-cluster-ip-range "$service_cidr" \
     --service-account-issuer https://kubernetes.default.svc.cluster.local \
     --service-account-key-file "$state/pki/sa.pub" --service-account-signing-key-file "$state/pki/sa.key" \
-    --endpoint-reconciler-type none --allow-privileged=true
+    --endpoint-reconciler-type none --allow-privileged=true \
+    --audit-policy-file "$audit_policy" --audit-log-path "$state/logs/audit.log" --audit-log-format json \
+    --audit-log-maxage 7 --audit-log-maxbackup 3 --audit-log-maxsize 100 \
+    --audit-webhook-config-file "$state/audit-webhook.kubeconfig" --audit-webhook-mode batch \
+    --audit-webhook-batch-max-wait 2s --audit-webhook-initial-backoff 1s
   wait_for kube-apiserver 90 api_ready
 
   start kube-controller-manager --kubeconfig "$kubeconfig" \
@@ -314,5 +348,6 @@ case ${1:-} in
   down) down ;;
   status) api_ready && all_alive ;;
   kubeconfig) echo "$kubeconfig" ;;
-  *) echo "usage: $0 up|down|status|kubeconfig" >&2; exit 2 ;;
+  audit-log) echo "$state/logs/audit.log" ;;
+  *) echo "usage: $0 up|down|status|kubeconfig|audit-log" >&2; exit 2 ;;
 esac

@@ -9,6 +9,7 @@ use anyhow::{Context as _, bail};
 use tracing::{info, warn};
 
 use crate::controllers::{self, Settings};
+use crate::runtime::audit;
 use crate::runtime::http::{self, Health};
 use crate::runtime::leader::{self, Election};
 
@@ -39,6 +40,14 @@ pub struct RunArgs {
     /// This replica's identity in the Lease and in Events (default: POD_NAME, or host and PID).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+    /// Address of `POST /audit`, where the API server's audit webhook sends its events (every
+    /// replica serves it; docs/ens.md). Off when not set.
+    #[arg(long, env = "CONCEJO_AUDIT_ADDR")]
+    pub audit_addr: Option<SocketAddr>,
+    /// The bearer token the audit webhook's kubeconfig sends; when set, `POST /audit` refuses
+    /// requests without it.
+    #[arg(long, env = "CONCEJO_AUDIT_TOKEN", hide_env_values = true)]
+    pub audit_token: Option<String>,
 }
 
 pub async fn run(args: RunArgs) -> anyhow::Result<()> {
@@ -67,6 +76,14 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     info!(http_addr = %args.http_addr, %identity, "serving /livez, /readyz and /metrics");
     let router = http::router(health.clone());
     tokio::spawn(async move { axum::serve(listener, router).await });
+    if let Some(addr) = args.audit_addr {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} for the audit webhook (POST /audit)"))?;
+        info!(audit_addr = %addr, token = args.audit_token.is_some(), "serving POST /audit for the API server's audit webhook");
+        let receiver = audit::Receiver::new(client.clone(), args.namespace.clone(), args.audit_token.clone());
+        tokio::spawn(audit::serve(listener, receiver));
+    }
 
     // Without leader election this replica leads from the start; with it, it waits for the Lease.
     let mut lost = None;

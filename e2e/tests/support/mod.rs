@@ -248,6 +248,11 @@ pub struct OperatorOptions {
     pub namespace: String,
     /// Another identity than the test's KUBECONFIG (e.g. the chart's service account).
     pub kubeconfig: Option<PathBuf>,
+    /// `--audit-addr`: serve the API server's audit webhook there.
+    pub audit_addr: Option<String>,
+    /// Write the operator's log there as JSON lines (`CONCEJO_LOG_JSON`), with the activity log
+    /// (targets `concejo::audit` and `concejo::activity`) at info, instead of to the test's stderr.
+    pub log_file: Option<PathBuf>,
 }
 
 impl Default for OperatorOptions {
@@ -262,6 +267,8 @@ impl Default for OperatorOptions {
             wait_ready: true,
             namespace: "default".into(),
             kubeconfig: None,
+            audit_addr: None,
+            log_file: None,
         }
     }
 }
@@ -281,10 +288,17 @@ impl Operator {
         if let Some(kubeconfig) = &options.kubeconfig {
             command.env("KUBECONFIG", kubeconfig);
         }
+        let mut log = std::env::var("CONCEJO_E2E_LOG").unwrap_or_else(|_| "warn".into());
+        if let Some(path) = &options.log_file {
+            let file = std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+            command.stderr(file).env("CONCEJO_LOG_JSON", "true");
+            log.push_str(",concejo::audit=info,concejo::activity=info");
+        }
         let child = command
             .args(["run", "--http-addr", &http, "--lease-name", &options.lease, "--identity", &options.identity])
             .args(["--namespace", &options.namespace, "--lease-duration", &duration])
-            .env("RUST_LOG", std::env::var("CONCEJO_E2E_LOG").unwrap_or_else(|_| "warn".into()))
+            .args(options.audit_addr.iter().flat_map(|addr| ["--audit-addr", addr]))
+            .env("RUST_LOG", log)
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .spawn()

@@ -52,6 +52,8 @@ impl Default for Settings {
 /// How long a change waits for more changes of the same object before its reconcile starts: the
 /// burst of watch events one apply causes becomes one reconcile.
 const DEBOUNCE: Duration = Duration::from_millis(500);
+/// How often the evidence that the API server's auditing is in force is read (op.exp.8).
+const AUDIT_EVIDENCE_EVERY: Duration = Duration::from_secs(60);
 
 fn send<K: Resource<DynamicType = ()>>(queue: &UnboundedSender<ObjectRef<K>>, name: &str) {
     // Only fails when the controller has stopped (shutting down).
@@ -247,6 +249,18 @@ pub async fn run(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    // op.exp.8's evidence, read once a minute (not once per tenant): when an audit event reached us.
+    let audit_seen = Arc::new(Mutex::new(None));
+    tokio::spawn({
+        let (client, namespace, seen) = (client.clone(), settings.namespace.clone(), audit_seen.clone());
+        async move {
+            loop {
+                let last = crate::runtime::audit::last_event(&client, &namespace).await;
+                *seen.lock().expect("poisoned") = last;
+                tokio::time::sleep(AUDIT_EVIDENCE_EVERY).await;
+            }
+        }
+    });
     let tenant_context = Arc::new(municipality::Context {
         client: client.clone(),
         municipalities: municipalities.clone(),
@@ -262,6 +276,7 @@ pub async fn run(
         metrics: metrics.clone(),
         events: events.clone(),
         failures: Mutex::new(HashMap::new()),
+        audit_seen: audit_seen.clone(),
     });
     let tenants = Controller::for_stream(
         futures::stream::pending::<Result<Municipality, watcher::Error>>(),

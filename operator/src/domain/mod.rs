@@ -1,7 +1,8 @@
 //! Pure rules, no client: the Spanish identifiers and the INE register, the names of town halls, quantities and durations
 //! as Kubernetes reads them, plans, the ENS measures, the suite's size and images, backups and what retention forgets, the checked tenant,
-//! validation and who holds a claim.
+//! validation and who holds a claim, the audit events and whether auditing is in force.
 
+pub mod audit;
 pub mod backup;
 pub mod claims;
 pub mod duration;

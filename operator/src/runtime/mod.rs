@@ -1,7 +1,10 @@
 //! What runs the controllers: watches and the registry of managed kinds, server-side apply,
-//! Events, errors and backoff, leader election, the HTTP endpoints and metrics.
+//! Events, errors and backoff, leader election, the HTTP endpoints and metrics, and the activity
+//! log (concejo's own writes, the API server's audit events).
 
 pub mod access;
+pub mod activity;
+pub mod audit;
 pub mod errors;
 pub mod events;
 pub mod http;

@@ -8,16 +8,17 @@
 //!   removes the field.
 //!
 //! So a reconcile that finds nothing to change makes no write, and what concejo no longer wants
-//! does not linger.
+//! does not linger. Every write is also a line of the activity log ([`activity`]).
 
 use std::fmt::Debug;
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams};
 use kube::{Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::activity::{self, Action};
 use super::errors::Error;
 use super::metrics::Metrics;
 use crate::domain::{hash, quantity};
@@ -50,19 +51,26 @@ pub async fn ensure(
     if live.is_some_and(|live| contains(live, &body)) {
         return Ok(false);
     }
-    let api = dynamic(client, &manifest.resource, manifest.namespace.as_deref());
+    let (resource, namespace, name) = (&manifest.resource, manifest.namespace.as_deref(), manifest.name.as_str());
+    let api = dynamic(client, resource, namespace);
     let params = PatchParams::apply(FIELD_MANAGER).force();
-    match api.patch(&manifest.name, &params, &Patch::Apply(&body)).await {
+    // Not in the cache: concejo creates it (or the cache has not seen it yet, and the apply changes
+    // nothing: the activity log may then say "create" of an object that was there).
+    let mut action = if live.is_some() { Action::Update } else { Action::Create };
+    match api.patch(name, &params, &Patch::Apply(&body)).await {
         Err(kube::Error::Api(status)) if must_remake(&status, &body) => {
-            unless_gone(api.delete(&manifest.name, &Default::default()).await)?;
-            metrics.wrote(&manifest.resource.kind, "delete");
-            api.patch(&manifest.name, &params, &Patch::Apply(&body)).await?;
+            unless_gone(api.delete(name, &Default::default()).await)?;
+            metrics.wrote(&resource.kind, "delete");
+            activity::record(Action::Delete, resource, namespace, name, live);
+            api.patch(name, &params, &Patch::Apply(&body)).await?;
+            action = Action::Create;
         }
         result => {
             result?;
         }
     }
-    metrics.wrote(&manifest.resource.kind, "apply");
+    metrics.wrote(&resource.kind, "apply");
+    activity::record(action, resource, namespace, name, Some(&body));
     Ok(true)
 }
 
@@ -87,10 +95,24 @@ pub async fn delete(
     name: &str,
     metrics: &Metrics,
 ) -> Result<bool, Error> {
+    delete_seen(client, resource, namespace, name, None, metrics).await
+}
+
+/// [`delete`], with the object as last seen (from a watch cache), so the activity log names the
+/// tenant and province its labels say.
+pub async fn delete_seen(
+    client: &Client,
+    resource: &kube::api::ApiResource,
+    namespace: Option<&str>,
+    name: &str,
+    live: Option<&Value>,
+    metrics: &Metrics,
+) -> Result<bool, Error> {
     let api = dynamic(client, resource, namespace);
     let deleted = unless_gone(api.delete(name, &Default::default()).await)?.is_some();
     if deleted {
         metrics.wrote(&resource.kind, "delete");
+        activity::record(Action::Delete, resource, namespace, name, live);
     }
     Ok(deleted)
 }
@@ -111,6 +133,14 @@ where
     let name = object.meta().name.clone().unwrap_or_default();
     let applied = api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(object)).await?;
     metrics.wrote(&K::kind(&()), "apply");
+    let body = serde_json::to_value(object).ok();
+    activity::record(
+        Action::Apply,
+        &ApiResource::erase::<K>(&()),
+        object.meta().namespace.as_deref(),
+        &name,
+        body.as_ref(),
+    );
     Ok(applied)
 }
 

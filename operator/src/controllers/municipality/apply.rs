@@ -33,7 +33,8 @@ async fn apply(ctx: &Context, desired: &Desired, part: resources::Part) -> Resul
                 continue;
             }
             info!(namespace = %ns, %name, kind = %resource.kind, "removing an object the tenant no longer needs");
-            ssa::delete(&ctx.client, resource, Some(ns), name, &ctx.metrics)
+            let live = ctx.caches.live(resource, Some(ns), name);
+            ssa::delete_seen(&ctx.client, resource, Some(ns), name, live.as_ref(), &ctx.metrics)
                 .await
                 .map_err(|e| failure(&resource.kind, name, &e))?;
         }

@@ -16,9 +16,6 @@ use crate::domain::ValidTenant;
 use crate::domain::ens::{self, Backups, Certificate, Evidence};
 use crate::resources::{backup, limit_range, quota, rbac};
 
-/// What op.exp.8 says until concejo receives the API server's audit events.
-pub const NO_AUDIT: &str = "concejo cannot see that the API server's audit log is in force (docs/ens.md)";
-
 /// The evidence of the cluster as the reconcile found it.
 pub fn observe(tenant: &ValidTenant, inputs: &Inputs, ctx: &Context) -> Evidence {
     let ns = tenant.namespace();
@@ -92,7 +89,7 @@ pub fn observe(tenant: &ValidTenant, inputs: &Inputs, ctx: &Context) -> Evidence
         volumes: inputs.volumes.iter().map(|v| (v.name.clone(), v.class.clone())).collect(),
         encrypted_classes,
         backup,
-        audit: Err(NO_AUDIT.to_owned()),
+        audit: crate::domain::audit::in_force(*ctx.audit_seen.lock().expect("poisoned"), Timestamp::now()),
     }
 }
 

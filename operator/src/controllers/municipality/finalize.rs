@@ -14,6 +14,7 @@ use super::{Context, WAIT, patch_finalizers, write_status};
 use crate::api::v1alpha1::{DeletionPolicy, Municipality};
 use crate::domain;
 use crate::resources::labels;
+use crate::runtime::activity;
 use crate::runtime::errors::Error;
 
 /// Adds concejo's finalizer, so that the tenant is retained or removed before the object goes.
@@ -48,6 +49,7 @@ pub async fn run(municipality: &Municipality, ctx: &Context, api: &Api<Municipal
                 }});
                 namespaces.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
                 ctx.metrics.wrote("Namespace", "patch");
+                activity::record(activity::Action::Update, &namespace_kind(), None, &name, body_of(&ns).as_ref());
                 let message =
                     format!("namespace {name} and its contents are kept (deletionPolicy Retain) and no longer managed");
                 ctx.publish(municipality, true, "Retained", message).await;
@@ -56,6 +58,7 @@ pub async fn run(municipality: &Municipality, ctx: &Context, api: &Api<Municipal
                 if ns.metadata.deletion_timestamp.is_none() {
                     namespaces.delete(&name, &DeleteParams::background()).await?;
                     ctx.metrics.wrote("Namespace", "delete");
+                    activity::record(activity::Action::Delete, &namespace_kind(), None, &name, body_of(&ns).as_ref());
                     let message = format!("deleting namespace {name} and everything in it (deletionPolicy Delete)");
                     ctx.publish(municipality, true, "Deleting", message).await;
                 }
@@ -70,4 +73,12 @@ pub async fn run(municipality: &Municipality, ctx: &Context, api: &Api<Municipal
     ctx.metrics.certificate_expires(&municipality.spec.ine_code, None);
     info!(municipality = %municipality.name_any(), "tenant released");
     Ok(Action::await_change())
+}
+
+fn namespace_kind() -> kube::api::ApiResource {
+    kube::api::ApiResource::erase::<Namespace>(&())
+}
+
+fn body_of(ns: &Namespace) -> Option<serde_json::Value> {
+    serde_json::to_value(ns).ok()
 }

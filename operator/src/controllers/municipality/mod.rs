@@ -76,6 +76,9 @@ pub struct Context {
     pub events: Arc<Events>,
     /// Consecutive failures per Municipality, for backoff.
     pub failures: Mutex<HashMap<String, u32>>,
+    /// When an audit event of the API server last reached concejo (ConfigMap `concejo-audit`,
+    /// read once a minute for every tenant: op.exp.8).
+    pub audit_seen: Arc<Mutex<Option<Timestamp>>>,
 }
 
 impl Context {

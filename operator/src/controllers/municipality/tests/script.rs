@@ -118,7 +118,7 @@ pub(super) fn provisioned(m: &Municipality) -> (Vec<Value>, MunicipalityStatus) 
         volumes: vec![],
         encrypted_classes: vec![],
         backup: domain::ens::Backups::NoVolumes,
-        audit: Err(super::super::compliance::NO_AUDIT.into()),
+        audit: crate::domain::audit::in_force(None, Timestamp::now()),
     };
     let outcome = Outcome::Enforced {
         isolation: Part::Ready(status::isolated(&tenant)),
@@ -184,6 +184,7 @@ pub(super) fn setup(m: &Municipality, live: &[Value]) -> (Arc<Context>, ApiServe
         metrics: Arc::new(Metrics::default()),
         events: Arc::new(Events::new(client, None)),
         failures: Mutex::default(),
+        audit_seen: Default::default(),
     };
     (Arc::new(ctx), ApiServer { handle, municipality: serde_json::to_value(m).unwrap() })
 }
