@@ -141,6 +141,15 @@ async fn a_tenant_admins_delete_and_a_spec_edit_are_in_the_audit_log_and_reach_c
     ensure!(events > 0, "{evidence:?}");
     let last = last_event(&client, OWN).await;
     ensure!(in_force(last, Timestamp::now()).is_ok(), "{last:?}: {:?}", in_force(last, Timestamp::now()));
+    // The tenant's op.exp.8 turns Met: concejo sees that auditing is in force.
+    let met = |m: Option<&concejo::api::v1alpha1::Municipality>| {
+        m.and_then(|m| m.status.as_ref()).is_some_and(|s| {
+            s.compliance
+                .iter()
+                .any(|e| e.measure == "op.exp.8" && e.status == concejo::api::v1alpha1::ComplianceStatus::Met)
+        })
+    };
+    wait(&Api::<concejo::api::v1alpha1::Municipality>::all(client.clone()), NAME, met).await?;
 
     // 3. concejo's own writes: the tenant namespace it created, with the tenant's INE code and province.
     let created = find_line(&log_file, |l| {

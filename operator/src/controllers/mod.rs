@@ -16,6 +16,7 @@ use futures::StreamExt;
 use futures::channel::mpsc::{UnboundedSender, unbounded};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::jiff::Timestamp;
 use kube::api::Api;
 use kube::runtime::controller::{Config as ControllerConfig, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -53,7 +54,7 @@ impl Default for Settings {
 /// burst of watch events one apply causes becomes one reconcile.
 const DEBOUNCE: Duration = Duration::from_millis(500);
 /// How often the evidence that the API server's auditing is in force is read (op.exp.8).
-const AUDIT_EVIDENCE_EVERY: Duration = Duration::from_secs(60);
+const AUDIT_EVIDENCE_EVERY: Duration = Duration::from_secs(10);
 
 fn send<K: Resource<DynamicType = ()>>(queue: &UnboundedSender<ObjectRef<K>>, name: &str) {
     // Only fails when the controller has stopped (shutting down).
@@ -249,14 +250,24 @@ pub async fn run(
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
-    // op.exp.8's evidence, read once a minute (not once per tenant): when an audit event reached us.
+    // op.exp.8's evidence, read every few seconds (not once per tenant): when an audit event last
+    // reached concejo. When the verdict changes, every tenant is judged again.
     let audit_seen = Arc::new(Mutex::new(None));
     tokio::spawn({
         let (client, namespace, seen) = (client.clone(), settings.namespace.clone(), audit_seen.clone());
+        let (queue, municipalities) = (tenant_queue.clone(), municipalities.clone());
         async move {
+            let mut was = None;
             loop {
                 let last = crate::runtime::audit::last_event(&client, &namespace).await;
                 *seen.lock().expect("poisoned") = last;
+                let now = crate::domain::audit::in_force(last, Timestamp::now()).is_ok();
+                if was.is_some_and(|w| w != now) {
+                    for m in municipalities.state() {
+                        send(&queue, &m.name_any());
+                    }
+                }
+                was = Some(now);
                 tokio::time::sleep(AUDIT_EVIDENCE_EVERY).await;
             }
         }
