@@ -128,16 +128,6 @@ async fn basica_and_alta_side_by_side_and_a_deleted_policy_flips_segregation() -
     Ok(())
 }
 
-/// A binary of the workspace: `$var` (set by make test-e2e), or the one cargo built next to this test.
-fn binary(var: &str, name: &str) -> anyhow::Result<std::path::PathBuf> {
-    if let Ok(path) = std::env::var(var) {
-        return Ok(path.into());
-    }
-    let exe = std::env::current_exe()?;
-    let path = exe.parent().and_then(|d| d.parent()).map(|d| d.join(name));
-    path.filter(|p| p.exists()).ok_or_else(|| anyhow::anyhow!("{name} not built: cargo build -p concejo --bins"))
-}
-
 /// Runs a binary against the test's cluster; its standard output (fails on a non-zero exit).
 async fn run(binary: &std::path::Path, args: &[&str]) -> anyhow::Result<String> {
     let out = tokio::process::Command::new(binary).args(args).output().await?;

@@ -7,7 +7,7 @@ mod support;
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use anyhow::{Context as _, ensure};
+use anyhow::Context as _;
 use concejo::api::v1alpha1::{Backup, Municipality, Phase, Province, Restore, RunPhase};
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{Api, ListParams, Patch, PatchParams};
@@ -42,17 +42,7 @@ async fn plugin(args: &[&str]) -> anyhow::Result<Run> {
 
 /// The plugin binary: $CONCEJO_PLUGIN_BIN, or the one cargo built next to this test binary.
 fn plugin_binary() -> anyhow::Result<PathBuf> {
-    if let Ok(path) = std::env::var("CONCEJO_PLUGIN_BIN") {
-        return Ok(PathBuf::from(path));
-    }
-    let exe = std::env::current_exe()?;
-    let path = exe.parent().and_then(|d| d.parent()).map(|d| d.join("kubectl-concejo")).context("no target dir")?;
-    ensure!(
-        path.exists(),
-        "{} not found: build it first with `cargo build -p concejo --bin kubectl-concejo` (make test-e2e does)",
-        path.display()
-    );
-    Ok(path)
+    binary("CONCEJO_PLUGIN_BIN", "kubectl-concejo")
 }
 
 /// The province of Las Palmas (34 town halls, one of them Moya, whose name Cantabria's Moya shares).
