@@ -37,7 +37,10 @@ if running; then
   log "operator already running (pid $(cat "$pidfile"))"
 else
   log "starting the operator; its log is $state/logs/concejo.log"
-  setsid "$concejo" run --http-addr "$http" >"$state/logs/concejo.log" 2>&1 </dev/null &
+  # --audit-addr: the local API server sends its audit events there (e2e/cluster/cluster.sh), which
+  # is how concejo knows auditing is in force (ENS op.exp.8, docs/ens.md).
+  setsid "$concejo" run --http-addr "$http" --audit-addr "127.0.0.1:${CONCEJO_AUDIT_PORT:-30280}" \
+    >"$state/logs/concejo.log" 2>&1 </dev/null &
   echo $! >"$pidfile"
   for _ in $(seq 1 120); do
     curl -sf "http://$http/readyz" >/dev/null 2>&1 && break
@@ -97,6 +100,13 @@ log "León's office pool (Collabora Online), open to the hosts of its town halls
 "$kubectl" get serviceplans
 "$kubectl" get municipalities | sed -n 1,8p
 echo "... ($total in all: $kubectl get municipalities)"
+log "ENS compliance (concejo report ens): per town hall and measure; the last line is the province's"
+for _ in $(seq 1 30); do
+  compliant=$("$concejo" report ens --province leon | tail -1)
+  [[ $compliant == *"$total of $total"* ]] && break
+  sleep 2
+done
+echo "$compliant"
 pid=$(cat "$pidfile")
 log "the operator (pid $pid) uses $(awk '/VmRSS/ {print $2 " " $3}' "/proc/$pid/status") of memory"
 cat <<TXT
