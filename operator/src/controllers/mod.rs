@@ -230,6 +230,9 @@ pub async fn run(
         repository.clone(),
         runs.clone(),
     );
+    // Nothing is reconciled before every cache has its first full list: a reconcile on a partial
+    // cache would put back objects that exist, and judge compliance from what it cannot see.
+    let (synced_tx, synced_rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
         let (m, p, s, c, sc, k, o, r, b) = synced_caches;
         watches::synced(&m).await;
@@ -242,8 +245,29 @@ pub async fn run(
         r.synced().await;
         b.synced().await;
         info!(tenants = m.state().len(), objects = k.objects(), "watch caches synced");
+        let _ = synced_tx.send(true);
         on_synced();
     });
+    // The queues, held until then (what was sent meanwhile waits in them).
+    let after_sync = |mut synced: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = synced.wait_for(|s| *s).await;
+    };
+    let tenants_due = {
+        let gate = after_sync(synced_rx.clone());
+        futures::stream::once(async move {
+            gate.await;
+            tenants_due
+        })
+        .flatten()
+    };
+    let provinces_due = {
+        let gate = after_sync(synced_rx);
+        futures::stream::once(async move {
+            gate.await;
+            provinces_due
+        })
+        .flatten()
+    };
 
     let events = Arc::new(Events::new(client.clone(), settings.instance.clone()));
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
