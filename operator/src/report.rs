@@ -10,6 +10,7 @@ use kube::{Client, ResourceExt};
 use serde::Serialize;
 
 use crate::api::v1alpha1::{ComplianceStatus, Municipality};
+use crate::controllers::conditions::COMPLIANT;
 use crate::domain::ens::MEASURES;
 
 /// Municipalities asked for per page.
@@ -35,7 +36,7 @@ pub struct Row {
 pub fn row(m: &Municipality) -> Row {
     let status = m.status.as_ref();
     let compliant = status
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Compliant"))
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == COMPLIANT))
         .map_or("Unknown".to_owned(), |c| c.status.clone());
     let entries = status.map(|s| s.compliance.as_slice()).unwrap_or_default();
     let measures = MEASURES

@@ -61,6 +61,18 @@ fn send<K: Resource<DynamicType = ()>>(queue: &UnboundedSender<ObjectRef<K>>, na
     let _ = queue.unbounded_send(ObjectRef::new(name));
 }
 
+/// `queue`'s items, none before `synced` turns true.
+fn held_until_synced<S: futures::Stream>(
+    mut synced: tokio::sync::watch::Receiver<bool>,
+    queue: S,
+) -> impl futures::Stream<Item = S::Item> {
+    futures::stream::once(async move {
+        let _ = synced.wait_for(|s| *s).await;
+        queue
+    })
+    .flatten()
+}
+
 /// A province changed (its spec, its CA): it is looked at again, and so is every tenant of it.
 fn province_and_tenants(
     index: &Index,
@@ -249,25 +261,8 @@ pub async fn run(
         on_synced();
     });
     // The queues, held until then (what was sent meanwhile waits in them).
-    let after_sync = |mut synced: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = synced.wait_for(|s| *s).await;
-    };
-    let tenants_due = {
-        let gate = after_sync(synced_rx.clone());
-        futures::stream::once(async move {
-            gate.await;
-            tenants_due
-        })
-        .flatten()
-    };
-    let provinces_due = {
-        let gate = after_sync(synced_rx);
-        futures::stream::once(async move {
-            gate.await;
-            provinces_due
-        })
-        .flatten()
-    };
+    let tenants_due = held_until_synced(synced_rx.clone(), tenants_due);
+    let provinces_due = held_until_synced(synced_rx, provinces_due);
 
     let events = Arc::new(Events::new(client.clone(), settings.instance.clone()));
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
