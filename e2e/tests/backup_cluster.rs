@@ -15,6 +15,7 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use concejo::api::v1alpha1::{Backup, DrillResult, Municipality, Province, Restore, RunPhase};
+use concejo::resources::backup::repository::{ADMIN_HTPASSWD_SECRET, HTPASSWD_SECRET};
 use support::probes::{province_has_condition, warning_event};
 use support::*;
 
@@ -103,11 +104,11 @@ async fn schedules_keys_and_the_provinces_repository() -> anyhow::Result<()> {
     let province = wait(&provinces, "leon", province_has_condition("BackupTargetReady", "True")).await?;
     let secrets = Api::<Secret>::namespaced(client.clone(), "concejo-backup-24");
     eventually("both tenants can log in to the repository", || async {
-        let htpasswd = String::from_utf8(secrets.get("htpasswd").await?.data.unwrap()["htpasswd"].0.clone())?;
+        let htpasswd = String::from_utf8(secrets.get(HTPASSWD_SECRET).await?.data.unwrap()["htpasswd"].0.clone())?;
         Ok(htpasswd.contains("muni-24188:$2y$") && htpasswd.contains("muni-24100:$2y$"))
     })
     .await?;
-    let admin = String::from_utf8(secrets.get("admin-htpasswd").await?.data.unwrap()["htpasswd"].0.clone())?;
+    let admin = String::from_utf8(secrets.get(ADMIN_HTPASSWD_SECRET).await?.data.unwrap()["htpasswd"].0.clone())?;
     assert!(admin.starts_with("concejo:$2y$") && !admin.contains("muni-"), "{admin}");
     let generation = province.metadata.generation;
 

@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, RoleBinding};
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::{Client, ResourceExt};
-use serde_json::json;
+use serde_json::{Value, json};
 use support::*;
 
 const RELEASE: &str = "concejo";
@@ -144,8 +144,8 @@ async fn the_chart_installs_and_its_rbac_is_all_concejo_needs() -> anyhow::Resul
         "clusterrole.rbac.authorization.k8s.io/concejo-tenant-admin",
         "clusterrole.rbac.authorization.k8s.io/concejo-tenant-auditor",
         "clusterrolebinding.rbac.authorization.k8s.io/concejo",
-        "role.rbac.authorization.k8s.io/concejo-leader",
-        "rolebinding.rbac.authorization.k8s.io/concejo-leader",
+        "role.rbac.authorization.k8s.io/concejo-namespace",
+        "rolebinding.rbac.authorization.k8s.io/concejo-namespace",
         "service/concejo-metrics",
         "deployment.apps/concejo",
         "poddisruptionbudget.policy/concejo",
@@ -240,12 +240,7 @@ async fn the_chart_installs_and_its_rbac_is_all_concejo_needs() -> anyhow::Resul
         refused.is_err() && text.contains("managed-by=concejo"),
         "deleting a namespace concejo did not make: {text}"
     );
-    let default_secrets = Api::<Secret>::namespaced(as_operator.clone(), "default");
-    let refused = default_secrets.delete(BUCKET_SECRET, &DeleteParams::default()).await;
-    ensure!(
-        format!("{refused:?}").contains("managed-by=concejo"),
-        "deleting a Secret concejo did not make: {refused:?}"
-    );
+    secrets_only_its_own(&client, &as_operator, ns, probe).await?;
     namespaces.delete(probe, &DeleteParams::default()).await?;
 
     // Upgrade and uninstall leave the tenant and its data alone.
@@ -292,6 +287,34 @@ async fn the_chart_installs_and_its_rbac_is_all_concejo_needs() -> anyhow::Resul
     let _cleanup = Operator::start().await?;
     delete_municipality(&client, name).await?;
     let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Secrets: concejo's identity reads only its own names (no list of every Secret, not the
+/// platform team's bucket Secret in `default`), and the guard refuses a Secret of one of its names
+/// that it did not make, an unlabelled create and a service-account token.
+async fn secrets_only_its_own(admin: &Client, as_operator: &Client, tenant: &str, probe: &str) -> anyhow::Result<()> {
+    ensure!(!self_can(as_operator, "", "list", "secrets", "").await?, "the operator may list every Secret");
+    ensure!(!self_can(as_operator, "", "get", "secrets", "default").await?, "the operator may read any Secret");
+    let refused = Api::<Secret>::namespaced(as_operator.clone(), "default").get(BUCKET_SECRET).await;
+    ensure!(format!("{refused:?}").contains("forbidden"), "reading the bucket's Secret in default: {refused:?}");
+    Api::<Secret>::namespaced(as_operator.clone(), tenant).get("tenant-tls").await.context("its own TLS Secret")?;
+    let secret = |name: &str, labels: Value, type_: &str| -> anyhow::Result<Secret> {
+        Ok(serde_json::from_value(json!({"apiVersion": "v1", "kind": "Secret", "type": type_,
+            "metadata": {"name": name, "namespace": probe, "labels": labels,
+                "annotations": {"kubernetes.io/service-account.name": "default"}}}))?)
+    };
+    let (mine, theirs) =
+        (Api::<Secret>::namespaced(as_operator.clone(), probe), Api::<Secret>::namespaced(admin.clone(), probe));
+    theirs.create(&PostParams::default(), &secret("tenant-tls", json!({}), "Opaque")?).await?;
+    let refused = mine.delete("tenant-tls", &DeleteParams::default()).await;
+    ensure!(format!("{refused:?}").contains("managed-by=concejo"), "deleting a Secret it did not make: {refused:?}");
+    let refused = mine.create(&PostParams::default(), &secret("backup-credentials", json!({}), "Opaque")?).await;
+    ensure!(format!("{refused:?}").contains("managed-by=concejo"), "an unlabelled Secret: {refused:?}");
+    let labelled = json!({"app.kubernetes.io/managed-by": "concejo"});
+    let token = secret("collaboration-credentials", labelled, "kubernetes.io/service-account-token")?;
+    let refused = mine.create(&PostParams::default(), &token).await;
+    ensure!(format!("{refused:?}").contains("service-account token"), "a token Secret: {refused:?}");
     Ok(())
 }
 

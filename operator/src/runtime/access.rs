@@ -6,7 +6,8 @@
 //! ClusterRoles `concejo-tenant-admin` and `concejo-tenant-auditor` (`bind` on these two names
 //! only), so it never holds pods/exec, port-forward or a tenant's workloads beyond what it builds.
 
-use crate::resources::rbac;
+use crate::resources::backup::repository;
+use crate::resources::{backup, collaboration, office, rbac, tls};
 
 /// One permission: verbs on resources of an API group, optionally only on some names.
 #[derive(Clone, Copy, Debug)]
@@ -63,9 +64,16 @@ pub const CLUSTER: &[Access] = &[
     access(
         "",
         &["secrets"],
-        MANAGE,
-        "TLS, suite and backup credentials, the CA; one watch filtered by concejo's label needs list cluster-wide (RBAC cannot limit a list to labels); updates and deletes only of Secrets labelled managed-by concejo (the chart's admission guard)",
+        &["create"],
+        "its Secrets in tenant, pool and backup namespaces; RBAC cannot limit a create by name, so the chart's admission guard admits only Secrets labelled managed-by concejo, never a service-account token",
     ),
+    Access {
+        group: "",
+        resources: &["secrets"],
+        verbs: &["get", "list", "watch", "patch", "delete"],
+        names: SECRETS,
+        why: "its Secrets, by name only: watched one name at a time (a field selector on the name, which RBAC authorizes by resourceNames); changes and deletes further limited to Secrets labelled managed-by concejo (the admission guard)",
+    },
     access("", &["pods"], READ, "the termination reports of backup, restore and drill runs"),
     access(
         "apps",
@@ -98,13 +106,34 @@ pub const CLUSTER: &[Access] = &[
     access("events.k8s.io", &["events"], &["create", "patch"], "Events on the objects concejo serves"),
 ];
 
+/// The names of every Secret concejo makes outside its own namespace.
+pub const SECRETS: &[&str] = &[
+    tls::SECRET_NAME,
+    collaboration::credentials::NAME,
+    backup::credentials::NAME,
+    office::tls::SECRET_NAME,
+    repository::S3_SECRET,
+    repository::SECONDARY_SECRET,
+    repository::HTPASSWD_SECRET,
+    repository::ADMIN_SECRET,
+    repository::ADMIN_HTPASSWD_SECRET,
+];
+
 /// In concejo's own namespace only (the chart's Role).
-pub const OWN_NAMESPACE: &[Access] = &[access(
-    "coordination.k8s.io",
-    &["leases"],
-    &["get", "list", "watch", "create", "update", "patch"],
-    "leader election",
-)];
+pub const OWN_NAMESPACE: &[Access] = &[
+    access(
+        "coordination.k8s.io",
+        &["leases"],
+        &["get", "list", "watch", "create", "update", "patch"],
+        "leader election",
+    ),
+    access(
+        "",
+        &["secrets"],
+        MANAGE,
+        "the provinces' CAs, the roots the platform team brings, the escrowed backup keys, the buckets' credentials",
+    ),
+];
 
 #[cfg(test)]
 mod tests {
@@ -113,31 +142,64 @@ mod tests {
     use super::*;
     use crate::resources::{Component, Registry, components};
 
+    /// Whether CLUSTER grants the verb on every name.
     fn grants(group: &str, resource: &str, verb: &str) -> bool {
-        CLUSTER.iter().any(|a| a.group == group && a.resources.contains(&resource) && a.verbs.contains(&verb))
+        CLUSTER.iter().any(|a| {
+            a.group == group && a.resources.contains(&resource) && a.verbs.contains(&verb) && a.names.is_empty()
+        })
+    }
+
+    fn grants_named(group: &str, resource: &str, verb: &str, name: &str) -> bool {
+        grants(group, resource, verb)
+            || CLUSTER.iter().any(|a| {
+                a.group == group
+                    && a.resources.contains(&resource)
+                    && a.verbs.contains(&verb)
+                    && a.names.contains(&name)
+            })
     }
 
     #[test]
     fn every_kind_a_component_builds_is_watched_applied_and_pruned() {
-        struct Kinds(Vec<ApiResource>);
+        struct Kinds(Vec<(ApiResource, &'static [&'static str])>);
         impl Registry for Kinds {
             fn add<C: Component>(&mut self) {
-                self.0.push(ApiResource::erase::<C::Kind>(&()));
+                self.0.push((ApiResource::erase::<C::Kind>(&()), C::NAMES));
             }
         }
         let mut kinds = Kinds(Vec::new());
         components(&mut kinds);
         assert!(kinds.0.len() >= 10, "the registry is read");
-        for kind in &kinds.0 {
+        for (kind, names) in &kinds.0 {
             for verb in MANAGE {
-                assert!(
-                    grants(&kind.group, &kind.plural, verb),
-                    "{verb} {}.{} is not granted",
-                    kind.plural,
-                    kind.group
-                );
+                // Creates cannot be limited by name; the rest may be, to the names the kind has.
+                let granted = if *verb == "create" || names.is_empty() {
+                    grants(&kind.group, &kind.plural, verb)
+                } else {
+                    names.iter().all(|n| grants_named(&kind.group, &kind.plural, verb, n))
+                };
+                assert!(granted, "{verb} {}.{} is not granted", kind.plural, kind.group);
             }
         }
+    }
+
+    #[test]
+    fn every_secret_a_component_or_a_province_makes_is_named() {
+        struct Names(Vec<&'static str>);
+        impl Registry for Names {
+            fn add<C: Component>(&mut self) {
+                if ApiResource::erase::<C::Kind>(&()).plural == "secrets" {
+                    self.0.extend(C::NAMES);
+                }
+            }
+        }
+        let mut names = Names(Vec::new());
+        components(&mut names);
+        assert!(names.0.len() >= 3, "TLS, suite and backup credentials: {:?}", names.0);
+        for name in names.0.iter().chain(repository::SECRETS).chain([&office::tls::SECRET_NAME]) {
+            assert!(SECRETS.contains(name), "Secret {name} is not in access::SECRETS");
+        }
+        assert!(!grants("", "secrets", "list"), "no list of every Secret");
     }
 
     #[test]

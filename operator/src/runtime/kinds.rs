@@ -1,5 +1,6 @@
 //! The registry of managed kinds, derived from `resources::components`: for every kind a
-//! component makes, one watch (concejo's label; its one name, when the kind has one), a filter
+//! component makes, one watch (concejo's label; its one name, when the kind has one; Secrets one
+//! watch per name, so that RBAC grants them by name), a filter
 //! that keeps look-alikes out of the cache, a cache-synced check, and the mapping of a changed
 //! object to its tenant, found from the namespace it lives in (never from labels, which a tenant
 //! admin can write).
@@ -10,13 +11,14 @@ use std::sync::Arc;
 
 use futures::channel::mpsc::UnboundedSender;
 use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 
-use super::watches::{self, Changes};
+use super::watches::{self, ByName, Changes};
 use crate::api::v1alpha1::Municipality;
 use crate::domain::tenant;
 use crate::index::Index;
@@ -58,6 +60,31 @@ impl<K: Kind> Cached for Store<K> {
     }
 }
 
+impl<K: Kind> Cached for ByName<K> {
+    fn live(&self, namespace: Option<&str>, name: &str) -> Option<Value> {
+        self.get(&key_of(namespace, name)).and_then(|o| serde_json::to_value(&*o).ok())
+    }
+
+    fn present(&self, namespace: Option<&str>, name: &str) -> bool {
+        self.get(&key_of(namespace, name)).is_some_and(|o| o.meta().deletion_timestamp.is_none())
+    }
+
+    fn synced(&self) -> BoxFuture<'static, ()> {
+        let caches = self.clone();
+        Box::pin(async move { caches.synced().await })
+    }
+
+    fn len(&self) -> usize {
+        self.objects()
+    }
+}
+
+/// Whether a kind is watched name by name (see [`ByName`]): Secrets, so that concejo's RBAC
+/// grants list and watch only of the names it gives its own Secrets.
+fn watched_by_name<K: Kind>() -> bool {
+    TypeId::of::<K>() == TypeId::of::<Secret>()
+}
+
 /// The caches of every managed kind.
 #[derive(Clone, Default)]
 pub struct Caches {
@@ -76,9 +103,19 @@ impl Caches {
         self.by_kind.get(&key(resource)).is_some_and(|c| c.present(namespace, name))
     }
 
-    /// The typed cache of a kind (for steps that read objects, like the certificate decision).
+    /// The typed cache of a kind (for steps that read objects, like the certificate decision);
+    /// none for a kind watched name by name (read those with [`Caches::get`]).
     pub fn store<K: Kind>(&self) -> Option<&Store<K>> {
         self.typed.get(&TypeId::of::<K>())?.downcast_ref()
+    }
+
+    /// One cached object of any managed kind.
+    pub fn get<K: Kind>(&self, key: &ObjectRef<K>) -> Option<Arc<K>> {
+        let cache = self.typed.get(&TypeId::of::<K>())?;
+        match cache.downcast_ref::<Store<K>>() {
+            Some(store) => store.get(key),
+            None => cache.downcast_ref::<ByName<K>>()?.get(key),
+        }
     }
 
     /// Resolves once every cache has its first full list.
@@ -92,6 +129,12 @@ impl Caches {
     pub fn insert<K: Kind>(&mut self, store: Store<K>) {
         self.by_kind.insert(key(&ApiResource::erase::<K>(&())), Arc::new(store.clone()));
         self.typed.insert(TypeId::of::<K>(), Arc::new(store));
+    }
+
+    /// Adds the caches of a kind watched name by name.
+    fn insert_by_name<K: Kind>(&mut self, caches: ByName<K>) {
+        self.by_kind.insert(key(&ApiResource::erase::<K>(&())), Arc::new(caches.clone()));
+        self.typed.insert(TypeId::of::<K>(), Arc::new(caches));
     }
 
     /// Objects cached, over every kind.
@@ -164,22 +207,29 @@ pub fn start(client: &Client, index: Arc<Index>, triggers: Triggers) -> Caches {
 fn start_kind<K: Kind>(wiring: &Wiring<'_>, recognise: Recognise, caches: &mut Caches) {
     let Recognise { owns, names, status_matters } = recognise;
     let (index, triggers) = (wiring.index.clone(), wiring.triggers.clone());
-    let mut config = watcher::Config::default().labels(&labels::managed_selector());
-    // A kind with one name in every tenant (the TLS Secret): only objects of that name come.
-    if let [only] = names.iter().collect::<Vec<_>>()[..] {
-        config = config.fields(&format!("metadata.name={only}"));
-    }
+    let config = watcher::Config::default().labels(&labels::managed_selector());
+    let owns = Arc::new(owns);
     let keep = move |o: &K| owns.iter().any(|owns| owns(&o.name_any(), o.namespace().as_deref()));
     let significant = if status_matters { watches::content_and_status::<K> } else { watches::content::<K> };
     let mut changes = Changes::new(significant);
-    let store = watches::spawn(Api::<K>::all(wiring.client.clone()), config, keep, move |event| {
+    let on_event = move |event: &watcher::Event<K>| {
         if let Some(object) = changes.of(event) {
             for tenant in tenants_of(&index, object) {
                 let _ = triggers.unbounded_send(tenant);
             }
         }
-    });
-    caches.insert(store);
+    };
+    let api = Api::<K>::all(wiring.client.clone());
+    if watched_by_name::<K>() {
+        caches.insert_by_name(ByName::spawn(api, config, names.iter().copied(), keep, on_event));
+        return;
+    }
+    // A kind with one name in every tenant: only objects of that name come.
+    let config = match names.iter().collect::<Vec<_>>()[..] {
+        [only] => config.fields(&format!("metadata.name={only}")),
+        _ => config,
+    };
+    caches.insert(watches::spawn(api, config, keep, on_event));
 }
 
 /// The tenants an object of theirs belongs to: whoever claims the INE code of its namespace.

@@ -2,13 +2,14 @@
 //! (managedFields stripped: concejo never reads them and they are a large part of each object)
 //! and passes each change to a callback, which maps it to the objects to reconcile.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Debug;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use kube::api::Api;
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::watcher::{self, Event};
 use kube::runtime::{WatchStreamExt, watcher as watch};
 use kube::{Resource, ResourceExt};
@@ -57,6 +58,83 @@ where
     store
 }
 
+/// The caches of one kind watched name by name: one watch per name, each with the field selector
+/// `metadata.name=<name>`. RBAC can grant list and watch by `resourceNames` only to such requests,
+/// so this is how concejo reads its Secrets across namespaces without being able to list anyone
+/// else's (a label selector cannot be authorized: it would need list on every Secret).
+#[derive(Clone)]
+pub struct ByName<K: Resource<DynamicType = ()> + Clone + 'static> {
+    stores: Arc<BTreeMap<String, Store<K>>>,
+}
+
+/// No names watched (tests whose tenants have none of these objects).
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Default for ByName<K> {
+    fn default() -> Self {
+        Self { stores: Arc::default() }
+    }
+}
+
+impl<K> ByName<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    /// Starts one watch of `api` per name (`config` plus that name's field selector); `keep` and
+    /// `on_event` as in [`spawn`], one copy of each per watch.
+    pub fn spawn<'n>(
+        api: Api<K>,
+        config: watcher::Config,
+        names: impl IntoIterator<Item = &'n str>,
+        keep: impl Fn(&K) -> bool + Clone + Send + 'static,
+        on_event: impl FnMut(&Event<K>) + Clone + Send + 'static,
+    ) -> Self {
+        let stores = names
+            .into_iter()
+            .map(|name| {
+                let config = config.clone().fields(&format!("metadata.name={name}"));
+                (name.to_owned(), spawn(api.clone(), config, keep.clone(), on_event.clone()))
+            })
+            .collect();
+        Self { stores: Arc::new(stores) }
+    }
+
+    /// The cached object, if its name is one of those watched and it is there.
+    pub fn get(&self, key: &ObjectRef<K>) -> Option<Arc<K>> {
+        self.stores.get(&key.name)?.get(key)
+    }
+
+    /// Objects cached, over every name.
+    pub fn objects(&self) -> usize {
+        self.stores.values().map(|s| s.state().len()).sum()
+    }
+
+    /// Resolves once every name's watch has its first full list.
+    pub async fn synced(&self) {
+        for store in self.stores.values() {
+            synced(store).await;
+        }
+    }
+}
+
+/// A cache an object can be looked up in: one watch's, or a kind's watched name by name.
+pub trait Lookup<K: Resource<DynamicType = ()> + Clone + 'static> {
+    fn lookup(&self, key: &ObjectRef<K>) -> Option<Arc<K>>;
+}
+
+impl<K: Resource<DynamicType = ()> + Clone + 'static> Lookup<K> for Store<K> {
+    fn lookup(&self, key: &ObjectRef<K>) -> Option<Arc<K>> {
+        self.get(key)
+    }
+}
+
+impl<K> Lookup<K> for ByName<K>
+where
+    K: Resource<DynamicType = ()> + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+{
+    fn lookup(&self, key: &ObjectRef<K>) -> Option<Arc<K>> {
+        self.get(key)
+    }
+}
+
 /// Waits until a watch cache has its first full list.
 ///
 /// `Store::wait_until_ready` wakes only the most recent waiter, and the controller may wait on
@@ -72,6 +150,7 @@ where
 /// Tells the changes that matter from those that do not (a status update, a new resourceVersion):
 /// an object counts as changed when its [`significant`] hash changes; created and deleted objects
 /// always count. Keeps one hash per object.
+#[derive(Clone)]
 pub struct Changes<K> {
     hashes: HashMap<(Option<String>, String), u64>,
     significant: fn(&K) -> u64,

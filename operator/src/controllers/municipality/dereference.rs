@@ -94,8 +94,7 @@ pub fn read(municipality: &Municipality, ctx: &Context) -> Inputs {
             Err(why) => Ca::Unreadable(why),
         },
     };
-    let tls_secret =
-        ctx.caches.store::<Secret>().and_then(|s| s.get(&ObjectRef::new(tls::SECRET_NAME).within(&ns_name)));
+    let tls_secret = ctx.caches.get::<Secret>(&ObjectRef::new(tls::SECRET_NAME).within(&ns_name));
     let classes = ctx.storage_classes.state().iter().map(|c| c.name_any()).collect();
     let volumes = volumes(ctx, &ns_name);
     Inputs { province, plan, rivals, quota_used, namespace, ca, tls_secret, classes, volumes }

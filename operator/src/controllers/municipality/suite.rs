@@ -23,7 +23,7 @@ pub async fn credentials(tenant: &ValidTenant, ctx: &Context) -> Result<Option<C
     }
     let namespace = tenant.namespace();
     let key = ObjectRef::new(credentials::NAME).within(&namespace);
-    let live = match ctx.caches.store::<Secret>().and_then(|s| s.get(&key)) {
+    let live = match ctx.caches.get::<Secret>(&key) {
         Some(secret) => Some((*secret).clone()),
         None => {
             ssa::unless_gone(Api::<Secret>::namespaced(ctx.client.clone(), &namespace).get(credentials::NAME).await)?

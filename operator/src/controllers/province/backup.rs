@@ -22,7 +22,7 @@ use kube::{Client, ResourceExt};
 use tracing::info;
 
 use super::Context;
-use super::office::{ensure, watch_kind};
+use super::office::{code_of, ensure, to_provinces, watch_kind};
 use crate::api::v1alpha1::{BackupTarget, Province};
 use crate::controllers::conditions::{BACKUP_TARGET_READY, Desired};
 use crate::domain::backup;
@@ -32,7 +32,7 @@ use crate::resources::backup::repository::{self, ADMIN_HTPASSWD_SECRET, ADMIN_SE
 use crate::resources::labels;
 use crate::runtime::errors::Error;
 use crate::runtime::ssa;
-use crate::runtime::watches::{self, Changes};
+use crate::runtime::watches::{self, ByName, Changes};
 
 /// What the bucket's Secret must hold.
 const KEYS: [&str; 2] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
@@ -42,7 +42,7 @@ const KEYS: [&str; 2] = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"];
 pub struct Caches {
     pub namespaces: Store<Namespace>,
     pub network_policies: Store<NetworkPolicy>,
-    pub secrets: Store<Secret>,
+    pub secrets: ByName<Secret>,
     pub services: Store<Service>,
     pub deployments: Store<Deployment>,
     /// `backup-key-<ineCode>` in the operator's namespace.
@@ -56,7 +56,7 @@ impl Caches {
     pub async fn synced(&self) {
         watches::synced(&self.namespaces).await;
         watches::synced(&self.network_policies).await;
-        watches::synced(&self.secrets).await;
+        self.secrets.synced().await;
         watches::synced(&self.services).await;
         watches::synced(&self.deployments).await;
         watches::synced(&self.escrows).await;
@@ -121,7 +121,14 @@ pub fn watch(
     Caches {
         namespaces: watch_kind(start(config()), code_of_namespace, watches::content::<Namespace>),
         network_policies: watch_kind(start(config()), code_of_namespace, watches::content::<NetworkPolicy>),
-        secrets: watch_kind(start(config()), code_of_namespace, watches::content::<Secret>),
+        // By name, so that RBAC grants concejo these names only (see `watches::ByName`).
+        secrets: ByName::spawn(
+            Api::all(client.clone()),
+            config(),
+            repository::SECRETS.iter().copied(),
+            |s: &Secret| code_of(s, code_of_namespace).is_some(),
+            to_provinces(provinces.clone(), queue.clone(), code_of_namespace, watches::content::<Secret>),
+        ),
         services: watch_kind(start(config()), code_of_namespace, watches::content::<Service>),
         deployments: watch_kind(start(config()), code_of_namespace, watches::content_and_status::<Deployment>),
         escrows,

@@ -31,7 +31,7 @@ use crate::resources::office::{self, Objects, Pool, namespace, network_policies,
 use crate::resources::{Kind, Manifest, Part, labels};
 use crate::runtime::errors::Error;
 use crate::runtime::ssa;
-use crate::runtime::watches::{self, Changes};
+use crate::runtime::watches::{self, Changes, Lookup};
 
 /// How often a pool waiting for its old namespace to go is looked at again.
 const WAIT: Duration = Duration::from_secs(2);
@@ -61,7 +61,7 @@ impl Caches {
 
 /// The province INE code of the namespace an object is (or lives in), if `code_of_namespace`
 /// recognises it.
-fn code_of<K: Kind>(object: &K, code_of_namespace: fn(&str) -> Option<&str>) -> Option<String> {
+pub(super) fn code_of<K: Kind>(object: &K, code_of_namespace: fn(&str) -> Option<&str>) -> Option<String> {
     let namespace = object.namespace().unwrap_or_else(|| object.name_any());
     code_of_namespace(&namespace).map(str::to_owned)
 }
@@ -97,18 +97,26 @@ pub fn watch_kind<K: Kind>(
     significant: fn(&K) -> u64,
 ) -> Store<K> {
     let (client, provinces, queue, config) = wiring;
+    let keep = move |o: &K| code_of(o, code_of_namespace).is_some();
+    let on_event = to_provinces(provinces, queue, code_of_namespace, significant);
+    watches::spawn(Api::<K>::all(client.clone()), config, keep, on_event)
+}
+
+/// What a watch of a province's objects does with a change: sends the Province(s) with the INE
+/// code of the object's namespace to `queue`, if the change is significant.
+pub fn to_provinces<K: Kind>(
+    provinces: Store<Province>,
+    queue: UnboundedSender<ObjectRef<Province>>,
+    code_of_namespace: fn(&str) -> Option<&str>,
+    significant: fn(&K) -> u64,
+) -> impl FnMut(&watcher::Event<K>) + Clone + Send + 'static {
     let mut changes = Changes::new(significant);
-    watches::spawn(
-        Api::<K>::all(client.clone()),
-        config,
-        move |o: &K| code_of(o, code_of_namespace).is_some(),
-        move |event| {
-            let Some(code) = changes.of(event).and_then(|o| code_of(o, code_of_namespace)) else { return };
-            for province in provinces.state().iter().filter(|p| p.spec.ine_code == code) {
-                let _ = queue.unbounded_send(ObjectRef::from_obj(&**province));
-            }
-        },
-    )
+    move |event| {
+        let Some(code) = changes.of(event).and_then(|o| code_of(o, code_of_namespace)) else { return };
+        for province in provinces.state().iter().filter(|p| p.spec.ine_code == code) {
+            let _ = queue.unbounded_send(ObjectRef::from_obj(&**province));
+        }
+    }
 }
 
 /// What one reconcile of the pool found.
@@ -263,14 +271,14 @@ async fn apply(ctx: &Context, objects: Objects) -> Result<(), String> {
 }
 
 /// Applies one object unless its cached live self already says everything it declares.
-pub(super) async fn ensure<K: Kind>(ctx: &Context, cache: &Store<K>, object: &K) -> Result<(), String> {
+pub(super) async fn ensure<K: Kind>(ctx: &Context, cache: &impl Lookup<K>, object: &K) -> Result<(), String> {
     let name = object.name_any();
     let failed = |e: &dyn std::fmt::Display| format!("{} {name}: {e}", K::kind(&()));
     let key = match object.namespace() {
         Some(ns) => ObjectRef::new(&name).within(&ns),
         None => ObjectRef::new(&name),
     };
-    let live = cache.get(&key).and_then(|o| serde_json::to_value(&*o).ok());
+    let live = cache.lookup(&key).and_then(|o| serde_json::to_value(&*o).ok());
     // The part is the tenant pipeline's grouping; server-side apply does not read it.
     let manifest = Manifest::of(Part::Office, object).map_err(|e| failed(&e))?;
     ssa::ensure(&ctx.client, live.as_ref(), &manifest, &ctx.metrics).await.map_err(|e| failed(&e))?;

@@ -30,12 +30,14 @@ use crate::domain::backup::{self, REPOSITORY, REPOSITORY_ADMIN, REPOSITORY_PORT}
 pub const PART_OF: &str = "concejo-backup";
 pub const PART_OF_LABEL: &str = "app.kubernetes.io/part-of";
 /// Secrets of the namespace: the bucket's credentials (primary, secondary), the tenants' htpasswd
-/// lines, the province's own login (for the Jobs, and its line for the admin server).
-pub const S3_SECRET: &str = "s3";
-pub const SECONDARY_SECRET: &str = "secondary-s3";
-pub const HTPASSWD_SECRET: &str = "htpasswd";
-pub const ADMIN_SECRET: &str = "admin";
-pub const ADMIN_HTPASSWD_SECRET: &str = "admin-htpasswd";
+/// lines, the province's own login (for the Jobs, and its line for the admin server). concejo may
+/// read Secrets of these names in any namespace (RBAC), so none is generic ("admin").
+pub const S3_SECRET: &str = "repository-s3";
+pub const SECONDARY_SECRET: &str = "repository-secondary-s3";
+pub const HTPASSWD_SECRET: &str = "repository-htpasswd";
+pub const ADMIN_SECRET: &str = "repository-admin";
+pub const ADMIN_HTPASSWD_SECRET: &str = "repository-admin-htpasswd";
+pub const SECRETS: &[&str] = &[S3_SECRET, SECONDARY_SECRET, HTPASSWD_SECRET, ADMIN_SECRET, ADMIN_HTPASSWD_SECRET];
 pub const ADMIN_USER: &str = "concejo";
 /// Annotation of the servers' pods: the bucket Secret's resourceVersion they were started with.
 pub const CREDENTIALS_VERSION: &str = "concejo.dev/credentials-version";

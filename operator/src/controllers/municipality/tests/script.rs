@@ -173,7 +173,7 @@ pub(super) fn setup(m: &Municipality, live: &[Value]) -> (Arc<Context>, ApiServe
         repository: crate::controllers::province::backup::Caches {
             namespaces: store([]),
             network_policies: store([]),
-            secrets: store([]),
+            secrets: Default::default(),
             services: store([]),
             deployments: store([]),
             escrows: store([]),
