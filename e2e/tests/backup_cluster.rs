@@ -15,7 +15,7 @@ use kube::{Client, ResourceExt};
 use serde_json::json;
 
 use concejo::api::v1alpha1::{Backup, DrillResult, Municipality, Province, Restore, RunPhase};
-use concejo::resources::backup::repository::{ADMIN_HTPASSWD_SECRET, HTPASSWD_SECRET};
+use concejo::resources::backup::repository::{ADMIN_HTPASSWD_SECRET, HTPASSWD_SECRET, PASSWORDS_SECRET};
 use support::probes::{province_has_condition, warning_event};
 use support::*;
 
@@ -95,7 +95,12 @@ async fn schedules_keys_and_the_provinces_repository() -> anyhow::Result<()> {
         assert_eq!(keys, ["RESTIC_PASSWORD", "RESTIC_REST_PASSWORD", "RESTIC_REST_USERNAME"]);
         let escrow = Api::<Secret>::namespaced(client.clone(), "default").get(&format!("backup-key-{code}")).await?;
         assert_eq!(escrow.data.unwrap()["RESTIC_PASSWORD"], own_password(&client, &ns).await?);
-        Api::<Secret>::namespaced(client.clone(), "concejo-backup-24").get(&format!("tenant-{code}")).await?;
+        let passwords = Api::<Secret>::namespaced(client.clone(), "concejo-backup-24");
+        eventually("the province's repository holds the tenant's repository password", || async {
+            let held = passwords.get(PASSWORDS_SECRET).await?.data.unwrap_or_default();
+            Ok(held.get(&format!("muni-{code}")) == Some(&own_password(&client, &ns).await?))
+        })
+        .await?;
     }
     assert_ne!(minutes[0], minutes[1], "two town halls do not start at the same minute");
 

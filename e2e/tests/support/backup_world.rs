@@ -96,6 +96,7 @@ impl World {
         repo.admin_htpasswd = repository::admin_htpasswd(&admin_password, None);
         repo.admin_password = admin_password;
         repo.tenants = keys.iter().map(|k| k.htpasswd.clone()).collect();
+        repo.passwords = keys.iter().map(|k| (k.user.clone(), k.repository_password.clone())).collect();
         let objects = repository::build(&repo);
         for secret in &objects.secrets {
             let name = secret.metadata.name.clone().unwrap_or_default();
@@ -127,8 +128,6 @@ impl World {
 
     /// Gives a tenant its Secrets (as the builders render them) and its database.
     pub fn onboard(&mut self, tenant: &ValidTenant, key: &Key) -> anyhow::Result<()> {
-        let copy = credentials::province_copy(tenant, key, "concejo-backup-24");
-        self.secrets.insert(copy.metadata.name.clone().unwrap_or_default(), secret_text(&copy));
         let escrow = credentials::escrow(tenant, key, "concejo-system");
         let mut own = secret_text(&escrow);
         own.remove(credentials::HTPASSWD);

@@ -117,6 +117,7 @@ pub const SECRETS: &[&str] = &[
     repository::HTPASSWD_SECRET,
     repository::ADMIN_SECRET,
     repository::ADMIN_HTPASSWD_SECRET,
+    repository::PASSWORDS_SECRET,
 ];
 
 /// In concejo's own namespace only (the chart's Role).

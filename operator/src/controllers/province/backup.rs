@@ -179,17 +179,17 @@ pub async fn reconcile(province: &Province, ctx: &Context) -> Result<Option<Repo
         return report(false, "NamespaceTerminating", message, Some(Duration::from_secs(2)), None);
     }
     let name = province.name_any();
-    let mut tenants: Vec<String> = ctx
+    let keys: Vec<Key> = ctx
         .backup
         .escrows
         .state()
         .iter()
         .filter(|s| s.labels().get(labels::PROVINCE) == Some(&name))
         .filter_map(|s| Key::from_secret(s))
-        .map(|k| k.htpasswd)
         .collect();
-    tenants.sort();
-    repo.tenants = tenants;
+    repo.tenants = keys.iter().map(|k| k.htpasswd.clone()).collect();
+    repo.tenants.sort();
+    repo.passwords = keys.into_iter().map(|k| (k.user, k.repository_password)).collect();
     let live = |secret: &str, key: &str| {
         ctx.backup
             .secrets

@@ -3,8 +3,9 @@
 //! escrow copy (`backup-key-<ineCode>`, operator namespace) is the source of truth, with copies
 //! where Jobs read them: `backup-credentials` in the tenant namespace (what its backups and
 //! restores use; a tenant admin may read it, and with it can add snapshots and read its own,
-//! never delete one), and `tenant-<ineCode>` in the province's backup namespace (the repository
-//! password only, for retention and drills, which log in as the province).
+//! never delete one), and its repository password under its user's name in the province's
+//! `repository-passwords` (built by the Province from the escrows, for retention and drills,
+//! which log in as the province).
 
 use std::collections::BTreeMap;
 
@@ -29,11 +30,6 @@ pub const ESCROW_COMPONENT: &str = "backup-key";
 /// The escrow Secret of a tenant, in the operator's namespace.
 pub fn escrow_name(ine_code: &str) -> String {
     format!("backup-key-{ine_code}")
-}
-
-/// The province's copy of a tenant's repository password, in the province's backup namespace.
-pub fn province_copy_name(ine_code: &str) -> String {
-    format!("tenant-{ine_code}")
 }
 
 /// A tenant's backup key.
@@ -102,17 +98,6 @@ pub fn escrow(tenant: &ValidTenant, key: &Key, namespace: &str) -> Secret {
     )
 }
 
-/// The province's copy: the repository password, for retention and drills.
-pub fn province_copy(tenant: &ValidTenant, key: &Key, namespace: &str) -> Secret {
-    let mut metadata =
-        labels::metadata(tenant, &province_copy_name(&tenant.ine_code), Some(namespace.to_owned()), "backup-key");
-    metadata
-        .labels
-        .get_or_insert_default()
-        .insert(super::repository::PART_OF_LABEL.into(), super::repository::PART_OF.into());
-    secret(metadata, key.data(&[REPOSITORY_PASSWORD]))
-}
-
 fn secret(metadata: ObjectMeta, data: BTreeMap<String, ByteString>) -> Secret {
     Secret { metadata, data: Some(data), type_: Some("Opaque".into()), ..Default::default() }
 }
@@ -151,8 +136,6 @@ mod tests {
         assert_eq!(user, "muni-24089");
         assert!(hash.starts_with("$2y$04$"), "{hash}");
         assert!(bcrypt::verify(&key.password, hash).unwrap());
-        let copy = province_copy(&tenant, &key, "concejo-backup-24");
-        assert_eq!(copy.data.unwrap().keys().collect::<Vec<_>>(), [REPOSITORY_PASSWORD]);
         assert!(!format!("{key:?}").contains(&key.password));
     }
 }

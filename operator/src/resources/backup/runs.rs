@@ -16,7 +16,7 @@ use super::super::collaboration::pod::{claim_volume, empty_dir, env, mount};
 use super::super::collaboration::{DATABASE, POSTGRES_PORT, credentials as suite_credentials, nextcloud, postgres};
 use super::super::labels;
 use super::pod::{Run, Step, base_env, job, secret_key_env};
-use super::repository::{ADMIN_SECRET, SECONDARY_SECRET};
+use super::repository::{ADMIN_SECRET, PASSWORDS_SECRET, SECONDARY_SECRET};
 use super::{DATABASE_PATH, FILES_PATH, PGDATA, RESTORE_TARGET, RunKind, SCRATCH, credentials};
 use crate::api::v1alpha1::{RestoreSpec, RestoreTarget};
 use crate::domain::backup::{self, REPOSITORY, REPOSITORY_ADMIN, TenantBackup};
@@ -203,17 +203,13 @@ pub fn restore(
 
 /// What province-side runs share: the province-side server, logged in as the province, opening
 /// the tenant's repository with the province's copy of its password.
-fn province_env(tenant: &ValidTenant, tenant_backup: &TenantBackup, snapshot: &str) -> Vec<EnvVar> {
+fn province_env(tenant_backup: &TenantBackup, snapshot: &str) -> Vec<EnvVar> {
     let mut vars = base_env(tenant_backup);
     vars.push(env(
         "RESTIC_REPOSITORY",
         backup::repository_url(REPOSITORY_ADMIN, &tenant_backup.namespace, &tenant_backup.user),
     ));
-    vars.push(secret_key_env(
-        credentials::REPOSITORY_PASSWORD,
-        &credentials::province_copy_name(&tenant.ine_code),
-        credentials::REPOSITORY_PASSWORD,
-    ));
+    vars.push(secret_key_env(credentials::REPOSITORY_PASSWORD, PASSWORDS_SECRET, &tenant_backup.user));
     vars.push(env("FILES_PATH", FILES_PATH));
     vars.push(env("SNAPSHOT", snapshot));
     vars
@@ -243,7 +239,7 @@ fn province_run<'a>(
 /// separated by spaces, empty for none), prunes and checks the repository, then copies to the
 /// secondary target and forgets there the copies of the same snapshots.
 pub fn retain(tenant: &ValidTenant, tenant_backup: &TenantBackup, snapshot: &str, forget: &[String]) -> Job {
-    let mut vars = province_env(tenant, tenant_backup, snapshot);
+    let mut vars = province_env(tenant_backup, snapshot);
     vars.push(env("FORGET", forget.join(" ")));
     if let Some(s3) = &tenant_backup.secondary {
         vars.push(env(
@@ -265,7 +261,7 @@ pub fn retain(tenant: &ValidTenant, tenant_backup: &TenantBackup, snapshot: &str
 /// A restore drill of `snapshot`, which its backup recorded as holding `files` files, into a
 /// scratch volume of the tenant's class that goes with the pod.
 pub fn drill(tenant: &ValidTenant, tenant_backup: &TenantBackup, snapshot: &str, files: Option<i64>) -> Job {
-    let mut vars = province_env(tenant, tenant_backup, snapshot);
+    let mut vars = province_env(tenant_backup, snapshot);
     vars.push(env("SCRATCH", SCRATCH));
     vars.push(env("READ_SUBSET", READ_SUBSET));
     if let Some(files) = files {

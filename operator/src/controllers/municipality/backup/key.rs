@@ -1,7 +1,7 @@
 //! Step 4 for backups: the tenant's key. The escrow in the operator's namespace is the source of
 //! truth; it is created once, with `create` (never overwritten: a new key would leave every
-//! snapshot unreadable), and read back when the cache has not seen it yet. The province's copy
-//! of the repository password goes to its backup namespace once that exists.
+//! snapshot unreadable), and read back when the cache has not seen it yet. The Province copies
+//! the repository password into its backup namespace (`repository-passwords`) from the escrow.
 
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
@@ -10,8 +10,7 @@ use kube::runtime::reflector::ObjectRef;
 use super::super::Context;
 use crate::domain::ValidTenant;
 use crate::resources::backup::credentials::{self, Key};
-use crate::resources::{Manifest, Part};
-use crate::runtime::errors::Error;
+use crate::resources::backup::repository::PASSWORDS_SECRET;
 use crate::runtime::ssa;
 
 /// The tenant's key: escrowed, or made and escrowed now. `None` without backups.
@@ -58,20 +57,12 @@ pub async fn resolve(tenant: &ValidTenant, ctx: &Context) -> Result<Option<Key>,
     }
 }
 
-/// The province's copy of the repository password (for retention and drills), applied where it
-/// differs. `Ok(false)` while the province's backup namespace does not exist yet.
-pub async fn province_copy(tenant: &ValidTenant, key: &Key, ctx: &Context) -> Result<bool, Error> {
-    let Some(backup) = &tenant.backup else { return Ok(true) };
-    if ctx.repository.namespaces.get(&ObjectRef::new(&backup.namespace)).is_none() {
-        return Ok(false);
-    }
-    let copy = credentials::province_copy(tenant, key, &backup.namespace);
-    let live = ctx
-        .repository
-        .secrets
-        .get(&ObjectRef::new(&credentials::province_copy_name(&tenant.ine_code)).within(&backup.namespace))
-        .and_then(|s| serde_json::to_value(&*s).ok());
-    let manifest = Manifest::of(Part::Backup, &copy)?;
-    ssa::ensure(&ctx.client, live.as_ref(), &manifest, &ctx.metrics).await?;
-    Ok(true)
+/// Whether the province's repository holds the tenant's repository password (in
+/// `repository-passwords`, which the Province builds from the escrows), so that retention and
+/// drills can open its repository. False until the Province has caught up with a new key.
+pub fn in_repository(tenant: &ValidTenant, key: &Key, ctx: &Context) -> bool {
+    let Some(backup) = &tenant.backup else { return true };
+    let passwords = ctx.repository.secrets.get(&ObjectRef::new(PASSWORDS_SECRET).within(&backup.namespace));
+    let held = passwords.as_ref().and_then(|s| s.data.as_ref()?.get(&key.user)).map(|v| v.0.as_slice());
+    held == Some(key.repository_password.as_bytes())
 }

@@ -92,10 +92,7 @@ pub async fn reconcile(
         return waiting(Part::Waiting { reason: "WaitingForKey", message });
     };
     let failed = |e: crate::runtime::errors::Error| Part::Failed { reason: "RunsFailed", message: e.to_string() };
-    let copied = match key::province_copy(tenant, key, ctx).await {
-        Ok(copied) => copied,
-        Err(e) => return waiting(failed(e)),
-    };
+    let copied = key::in_repository(tenant, key, ctx);
     let seen = runs::observe(tenant, backup, &previous, ctx);
     for (normal, reason, note) in &seen.news {
         ctx.publish(municipality, *normal, reason, note.clone()).await;
@@ -113,7 +110,8 @@ pub async fn reconcile(
         (Ok(()), false) => Part::Waiting {
             reason: "WaitingForRepository",
             message: format!(
-                "namespace {} of the province's repository does not exist yet (see BackupTargetReady on Province {})",
+                "the province's repository (namespace {}) does not hold this tenant's key yet (see BackupTargetReady \
+                 on Province {})",
                 backup.namespace, tenant.province
             ),
         },

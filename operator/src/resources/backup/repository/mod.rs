@@ -14,18 +14,21 @@ use k8s_openapi::api::core::v1::{
     Container, EnvVar, Namespace, PodSpec, PodTemplateSpec, Secret, SecretVolumeSource, Service, ServicePort,
     ServiceSpec, Volume,
 };
-use k8s_openapi::api::networking::v1::{NetworkPolicy, NetworkPolicyPeer};
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use rand::distributions::{Alphanumeric, DistString};
 
 use super::super::collaboration::pod::{container_security, empty_dir, env, mount, pod_security, port};
-use super::super::netpol::{components, dns, dns_ports, egress, ingress, match_labels, spec, tcp};
 use super::super::{labels, namespace as tenant_namespace};
 use super::credentials::{self, htpasswd_line};
 use super::pod::secret_key_env;
 use crate::api::v1alpha1::{BackupTarget, Province};
 use crate::domain::backup::{self, REPOSITORY, REPOSITORY_ADMIN, REPOSITORY_PORT};
+
+mod network_policies;
+pub use network_policies::POLICY_NAMES;
+use network_policies::network_policies;
 
 pub const PART_OF: &str = "concejo-backup";
 pub const PART_OF_LABEL: &str = "app.kubernetes.io/part-of";
@@ -37,7 +40,10 @@ pub const SECONDARY_SECRET: &str = "repository-secondary-s3";
 pub const HTPASSWD_SECRET: &str = "repository-htpasswd";
 pub const ADMIN_SECRET: &str = "repository-admin";
 pub const ADMIN_HTPASSWD_SECRET: &str = "repository-admin-htpasswd";
-pub const SECRETS: &[&str] = &[S3_SECRET, SECONDARY_SECRET, HTPASSWD_SECRET, ADMIN_SECRET, ADMIN_HTPASSWD_SECRET];
+/// Every tenant's repository password, keyed by its user (retention and drills open them).
+pub const PASSWORDS_SECRET: &str = "repository-passwords";
+pub const SECRETS: &[&str] =
+    &[S3_SECRET, SECONDARY_SECRET, HTPASSWD_SECRET, ADMIN_SECRET, ADMIN_HTPASSWD_SECRET, PASSWORDS_SECRET];
 pub const ADMIN_USER: &str = "concejo";
 /// Annotation of the servers' pods: the bucket Secret's resourceVersion they were started with.
 pub const CREDENTIALS_VERSION: &str = "concejo.dev/credentials-version";
@@ -61,6 +67,8 @@ pub struct Repository {
     pub credentials_version: String,
     /// Every tenant's htpasswd line, sorted.
     pub tenants: Vec<String>,
+    /// Every tenant's repository password, by user.
+    pub passwords: BTreeMap<String, String>,
     /// The province's login: kept once made; and its htpasswd line (bcrypt salts each hash, so
     /// the line in place is kept while it still verifies: [`admin_htpasswd`]).
     pub admin_password: String,
@@ -81,6 +89,7 @@ impl Repository {
             secondary_credentials: None,
             credentials_version: String::new(),
             tenants: vec![],
+            passwords: BTreeMap::new(),
             admin_password: String::new(),
             admin_htpasswd: String::new(),
         })
@@ -187,6 +196,10 @@ pub fn build(repo: &Repository) -> Objects {
             ]),
         ),
         secret(ADMIN_HTPASSWD_SECRET, text(&[("htpasswd", format!("{}\n", repo.admin_htpasswd))])),
+        secret(
+            PASSWORDS_SECRET,
+            repo.passwords.iter().map(|(u, p)| (u.clone(), ByteString(p.clone().into()))).collect(),
+        ),
     ];
     if let Some(data) = &repo.secondary_credentials {
         secrets.push(secret(SECONDARY_SECRET, data.clone()));
@@ -291,74 +304,6 @@ fn service(repo: &Repository, name: &str) -> Service {
         ..Default::default()
     }
 }
-
-/// Deny everything; DNS and HTTPS out for the servers and runs (the bucket's address is the
-/// Diputación's); in: the tenant-facing server from the backup pods of this province's tenant
-/// namespaces, the province-side server from this namespace's runs only.
-fn network_policies(repo: &Repository) -> Vec<NetworkPolicy> {
-    // Out to the buckets' ports (HTTPS and HTTP, and any other an endpoint names).
-    let mut out = vec![443, 80];
-    for target in [Some(&repo.target), repo.secondary.as_ref()].into_iter().flatten() {
-        let port = backup::endpoint_port(&target.s3.endpoint);
-        if !out.contains(&port) {
-            out.push(port);
-        }
-    }
-    let policy = |name: &str, pods: LabelSelector, rules: (Vec<_>, Vec<_>), types: &[&str]| NetworkPolicy {
-        metadata: metadata(repo, name, "network-policy"),
-        spec: Some(spec(pods, rules.0, rules.1, types)),
-    };
-    let tenants = NetworkPolicyPeer {
-        namespace_selector: Some(match_labels(&[
-            (labels::PROVINCE, &repo.province),
-            (labels::COMPONENT, "tenant"),
-            (labels::MANAGED_BY, labels::MANAGER),
-        ])),
-        pod_selector: Some(match_labels(&[(labels::COMPONENT, super::COMPONENT)])),
-        ..Default::default()
-    };
-    let runs = NetworkPolicyPeer { pod_selector: Some(components("In", &[super::COMPONENT])), ..Default::default() };
-    let port = vec![tcp(REPOSITORY_PORT.into())];
-    vec![
-        policy("deny-all", LabelSelector::default(), (vec![], vec![]), &["Ingress", "Egress"]),
-        policy(
-            "allow-dns-and-out",
-            LabelSelector::default(),
-            (vec![], vec![egress(vec![dns()], dns_ports()), egress(vec![], out.iter().map(|p| tcp(*p)).collect())]),
-            &["Egress"],
-        ),
-        policy(
-            "allow-tenants",
-            components("In", &[REPOSITORY]),
-            (vec![ingress(vec![tenants], port.clone())], vec![]),
-            &["Ingress"],
-        ),
-        policy(
-            "allow-runs",
-            components("In", &[REPOSITORY_ADMIN]),
-            (vec![ingress(vec![runs.clone()], port.clone())], vec![]),
-            &["Ingress"],
-        ),
-        policy(
-            "runs-to-admin",
-            components("In", &[super::COMPONENT]),
-            (
-                vec![],
-                vec![egress(
-                    vec![NetworkPolicyPeer {
-                        pod_selector: Some(components("In", &[REPOSITORY_ADMIN])),
-                        ..Default::default()
-                    }],
-                    port,
-                )],
-            ),
-            &["Egress"],
-        ),
-    ]
-}
-
-/// Every name a NetworkPolicy of the repository may have.
-pub const POLICY_NAMES: &[&str] = &["deny-all", "allow-dns-and-out", "allow-tenants", "allow-runs", "runs-to-admin"];
 
 #[cfg(test)]
 mod tests {
