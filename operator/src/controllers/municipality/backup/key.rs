@@ -7,15 +7,16 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use kube::runtime::reflector::ObjectRef;
 
-use super::super::Context;
+use super::super::{Context, apply};
 use crate::domain::ValidTenant;
 use crate::resources::backup::credentials::{self, Key};
 use crate::resources::{Manifest, Part};
+use crate::runtime::activity::Writes;
 use crate::runtime::errors::Error;
 use crate::runtime::ssa;
 
 /// The tenant's key: escrowed, or made and escrowed now. `None` without backups.
-pub async fn resolve(tenant: &ValidTenant, ctx: &Context) -> Result<Option<Key>, String> {
+pub async fn resolve(tenant: &ValidTenant, ctx: &Context, writes: &Writes) -> Result<Option<Key>, String> {
     if tenant.backup.is_none() {
         return Ok(None);
     }
@@ -46,7 +47,7 @@ pub async fn resolve(tenant: &ValidTenant, ctx: &Context) -> Result<Option<Key>,
         .await
     {
         Ok(_) => {
-            ctx.metrics.wrote("Secret", "create");
+            apply::created(ctx, writes, &escrow);
             Ok(Some(key))
         }
         // Made meanwhile (by another replica's last reconcile): that one is the key.
@@ -60,7 +61,7 @@ pub async fn resolve(tenant: &ValidTenant, ctx: &Context) -> Result<Option<Key>,
 
 /// The province's copy of the repository password (for retention and drills), applied where it
 /// differs. `Ok(false)` while the province's backup namespace does not exist yet.
-pub async fn province_copy(tenant: &ValidTenant, key: &Key, ctx: &Context) -> Result<bool, Error> {
+pub async fn province_copy(tenant: &ValidTenant, key: &Key, ctx: &Context, writes: &Writes) -> Result<bool, Error> {
     let Some(backup) = &tenant.backup else { return Ok(true) };
     if ctx.repository.namespaces.get(&ObjectRef::new(&backup.namespace)).is_none() {
         return Ok(false);
@@ -72,6 +73,6 @@ pub async fn province_copy(tenant: &ValidTenant, key: &Key, ctx: &Context) -> Re
         .get(&ObjectRef::new(&credentials::province_copy_name(&tenant.ine_code)).within(&backup.namespace))
         .and_then(|s| serde_json::to_value(&*s).ok());
     let manifest = Manifest::of(Part::Backup, &copy)?;
-    ssa::ensure(&ctx.client, live.as_ref(), &manifest, &ctx.metrics).await?;
+    apply::object(ctx, writes, live.as_ref(), &manifest).await?;
     Ok(true)
 }
