@@ -1,6 +1,7 @@
 //! ENS compliance on the local control plane: a Basica and an Alta tenant side by side; the Alta
 //! one lacks a second backup location until the Province gets one; a deleted NetworkPolicy flips
-//! mp.com.4 until concejo has put it back; the Province counts its compliant tenants.
+//! mp.com.4 until concejo has put it back, and the repair is an Event naming the policy; the
+//! Province counts its compliant tenants.
 
 mod support;
 
@@ -82,6 +83,30 @@ async fn basica_and_alta_side_by_side_and_a_deleted_policy_flips_segregation() -
     assert!(policies.get_opt("deny-all").await?.is_some());
     println!("mp.com.4 went {seen:?}");
     assert_eq!(reason(&flipped, "Compliant").as_deref(), Some("AllMeasuresMet"));
+    // The repair is on record on the Municipality: an Event saying what concejo wrote, by name,
+    // and one for the verdict's change, naming the measure.
+    let uid = flipped.metadata.uid.clone();
+    let said = |reason: &'static str, note: &'static str| {
+        let (client, uid) = (client.clone(), uid.clone());
+        async move {
+            let events = events_about(&client, "Municipality", "villamandos").await?;
+            Ok(events.iter().any(|e| {
+                e.regarding.as_ref().is_some_and(|r| r.uid == uid)
+                    && e.reason.as_deref() == Some(reason)
+                    && e.note.as_deref() == Some(note)
+            }))
+        }
+    };
+    eventually("an Event names the restored policy", || said("ObjectsWritten", "created 1: NetworkPolicy deny-all"))
+        .await?;
+    let verdict = "Compliant: not met: mp.com.4 (see status.compliance)";
+    assert!(said("MeasuresNotMet", verdict).await?, "no Event says {verdict:?}");
+    let events = events_about(&client, "Municipality", "villamandos").await?;
+    for e in events.into_iter().filter(|e| e.regarding.as_ref().is_some_and(|r| r.uid == uid)) {
+        let count = e.series.map(|s| s.count).unwrap_or(1);
+        let (reason, note) = (e.reason.unwrap_or_default(), e.note.unwrap_or_default());
+        println!("Event {} {reason} x{count}: {note}", e.type_.unwrap_or_default());
+    }
 
     // The Province's roll-up.
     let counted = eventually("León counts its compliant tenants", || async {

@@ -105,16 +105,33 @@ pub async fn remove_province(client: &Client, name: &str) -> anyhow::Result<()> 
     .await
 }
 
+/// The Events (events.k8s.io/v1) regarding the named object, in namespace "default" (where
+/// concejo records those about its cluster-wide objects).
+pub async fn events_about(
+    client: &Client,
+    kind: &str,
+    name: &str,
+) -> anyhow::Result<Vec<k8s_openapi::api::events::v1::Event>> {
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(client.clone(), "default")
+        .list(&Default::default())
+        .await?;
+    Ok(events
+        .items
+        .into_iter()
+        .filter(|e| {
+            e.regarding.as_ref().is_some_and(|r| r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name))
+        })
+        .collect())
+}
+
 /// Whether a Warning Event with this reason regards the named object, as events.k8s.io/v1 or
 /// core/v1 shows it, in namespace "default".
 pub async fn warning_event(client: &Client, kind: &str, name: &str, reason: &str) -> anyhow::Result<bool> {
-    use k8s_openapi::api::{core::v1::Event as CoreEvent, events::v1::Event};
-    let events = Api::<Event>::namespaced(client.clone(), "default").list(&Default::default()).await?;
-    let found = events.items.iter().any(|e| {
-        e.regarding.as_ref().is_some_and(|r| r.kind.as_deref() == Some(kind) && r.name.as_deref() == Some(name))
-            && e.reason.as_deref() == Some(reason)
-            && e.type_.as_deref() == Some("Warning")
-    });
+    use k8s_openapi::api::core::v1::Event as CoreEvent;
+    let found = events_about(client, kind, name)
+        .await?
+        .iter()
+        .any(|e| e.reason.as_deref() == Some(reason) && e.type_.as_deref() == Some("Warning"));
     let core = Api::<CoreEvent>::namespaced(client.clone(), "default").list(&Default::default()).await?;
     Ok(found
         || core.items.iter().any(|e| {

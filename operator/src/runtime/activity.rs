@@ -3,11 +3,17 @@
 //! with the tenant's INE code, province and Municipality when the object belongs to one. The API
 //! server's audit log says the same as "concejo's service account patched X"; these lines say
 //! which tenant it was for, in the Diputación's log pipeline, without joining anything.
+//!
+//! What one reconcile of a tenant wrote is also summed up in one Event on its Municipality
+//! ([`Writes`]), for whoever looks at the tenant with kubectl; the lines are the record.
+
+use std::sync::Mutex;
 
 use kube::api::ApiResource;
 use serde_json::Value;
 use tracing::info;
 
+use super::events::NOTE_MAX;
 use crate::domain::tenant::ine_code_of_namespace;
 use crate::resources::labels::{INE_CODE, INSTANCE, PROVINCE};
 
@@ -68,10 +74,109 @@ pub fn record(action: Action, resource: &ApiResource, namespace: Option<&str>, n
     );
 }
 
+/// One object a reconcile wrote.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Written {
+    action: Action,
+    kind: String,
+    namespace: Option<String>,
+    name: String,
+}
+
+/// What one reconcile wrote, in order. The steps that write add to it (by `&`: they run one after
+/// the other, but hold it at once), and the reconcile publishes its [`note`](Writes::note).
+#[derive(Debug, Default)]
+pub struct Writes(Mutex<Vec<Written>>);
+
+impl Writes {
+    pub fn add(&self, action: Action, kind: &str, namespace: Option<&str>, name: &str) {
+        let written = Written { action, kind: kind.into(), namespace: namespace.map(Into::into), name: name.into() };
+        self.0.lock().expect("poisoned").push(written);
+    }
+
+    /// What was written, for an Event: `created 2: NetworkPolicy deny-all, Secret tenant-tls;
+    /// deleted 1: ...`, objects outside `home` (the tenant's namespace) with their namespace; cut to
+    /// what an Event's note takes, saying how many more. None when nothing was written.
+    pub fn note(&self, home: &str) -> Option<String> {
+        summary(&self.0.lock().expect("poisoned"), home)
+    }
+}
+
+fn summary(writes: &[Written], home: &str) -> Option<String> {
+    if writes.is_empty() {
+        return None;
+    }
+    let verbs = [
+        (Action::Create, "created"),
+        (Action::Update, "changed"),
+        (Action::Apply, "applied"),
+        (Action::Delete, "deleted"),
+    ];
+    let (mut note, mut listed) = (String::new(), 0);
+    'verbs: for (action, verb) in verbs {
+        let objects: Vec<&Written> = writes.iter().filter(|w| w.action == action).collect();
+        for (i, w) in objects.iter().enumerate() {
+            let at = match &w.namespace {
+                Some(ns) if ns != home => format!("{ns}/"),
+                _ => String::new(),
+            };
+            let object = format!("{} {at}{}", w.kind, w.name);
+            let piece = match (i, note.is_empty()) {
+                (0, true) => format!("{verb} {}: {object}", objects.len()),
+                (0, false) => format!("; {verb} {}: {object}", objects.len()),
+                _ => format!(", {object}"),
+            };
+            // Room for saying how many more, should the next one not fit.
+            let after = writes.len() - listed - 1;
+            let more = if after == 0 { 0 } else { format!(" and {after} more").len() };
+            if note.len() + piece.len() + more > NOTE_MAX {
+                break 'verbs;
+            }
+            note.push_str(&piece);
+            listed += 1;
+        }
+    }
+    if listed < writes.len() {
+        note.push_str(&format!(" and {} more", writes.len() - listed));
+    }
+    Some(note)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_reconciles_writes_are_one_note_cut_to_what_an_event_takes() {
+        let writes = Writes::default();
+        assert_eq!(writes.note("muni-24089"), None, "nothing written, nothing to say");
+        writes.add(Action::Create, "NetworkPolicy", Some("muni-24089"), "deny-all");
+        assert_eq!(writes.note("muni-24089").as_deref(), Some("created 1: NetworkPolicy deny-all"));
+        writes.add(Action::Delete, "Deployment", Some("muni-24089"), "nextcloud");
+        writes.add(Action::Update, "ResourceQuota", Some("muni-24089"), "tenant-quota");
+        writes.add(Action::Create, "Secret", Some("concejo-backup-24"), "tenant-24089");
+        writes.add(Action::Create, "Namespace", None, "muni-24089");
+        assert_eq!(
+            writes.note("muni-24089").as_deref(),
+            Some(
+                "created 3: NetworkPolicy deny-all, Secret concejo-backup-24/tenant-24089, Namespace muni-24089; \
+                 changed 1: ResourceQuota tenant-quota; deleted 1: Deployment nextcloud"
+            )
+        );
+
+        let many = Writes::default();
+        for i in 0..100 {
+            many.add(Action::Create, "NetworkPolicy", Some("muni-24089"), &format!("allow-egress-{i:02}"));
+        }
+        let note = many.note("muni-24089").unwrap();
+        assert!(note.len() <= NOTE_MAX, "{}", note.len());
+        assert!(note.starts_with("created 100: NetworkPolicy allow-egress-00, "), "{note}");
+        let (listed, more) = note.rsplit_once(" and ").unwrap();
+        let shown = listed.matches("allow-egress-").count();
+        assert_eq!(more, format!("{} more", 100 - shown));
+        assert!(shown > 30, "{shown}");
+    }
 
     #[test]
     fn the_tenant_comes_from_the_labels_else_from_the_namespace() {

@@ -40,16 +40,16 @@ pub fn declared(manifest: &Manifest) -> Value {
 }
 
 /// Applies `manifest` unless `live` (its object from a watch cache, as JSON) already says it.
-/// Returns whether it wrote.
+/// Returns what it did: nothing, created (also when it had to make the object again) or changed.
 pub async fn ensure(
     client: &Client,
     live: Option<&Value>,
     manifest: &Manifest,
     metrics: &Metrics,
-) -> Result<bool, Error> {
+) -> Result<Option<Action>, Error> {
     let body = declared(manifest);
     if live.is_some_and(|live| contains(live, &body)) {
-        return Ok(false);
+        return Ok(None);
     }
     let (resource, namespace, name) = (&manifest.resource, manifest.namespace.as_deref(), manifest.name.as_str());
     let api = dynamic(client, resource, namespace);
@@ -71,7 +71,7 @@ pub async fn ensure(
     }
     metrics.wrote(&resource.kind, "apply");
     activity::record(action, resource, namespace, name, Some(&body));
-    Ok(true)
+    Ok(Some(action))
 }
 
 /// Whether the API server refused the declaration because it changes a field that never changes,

@@ -3,7 +3,8 @@
 //! [`dereference`] (read the caches and the index) -> validate (`domain::validate`, pure) ->
 //! [`certificate`] (decide, issue if due) and the [`suite`]'s credentials -> build
 //! (`resources::build`, pure) -> [`apply`] (each part on its own, then prune) -> [`status`] (pure)
-//! and write it if it changed. Deletion goes through [`finalize`].
+//! and write it if it changed -> one Event saying what the reconcile wrote, if anything. Deletion
+//! goes through [`finalize`].
 
 pub mod apply;
 pub mod backup;
@@ -36,12 +37,15 @@ use crate::controllers::conditions;
 use crate::domain::{self, Invalid};
 use crate::index::Index;
 use crate::resources::{self, labels};
+use crate::runtime::activity::Writes;
 use crate::runtime::errors::{self, Error};
 use crate::runtime::events::Events;
 use crate::runtime::kinds::Caches;
 use crate::runtime::metrics::{self, Metrics};
 use crate::runtime::ssa;
 
+/// The reason of the Event saying which objects a reconcile created, changed or deleted.
+pub const OBJECTS_WRITTEN: &str = "ObjectsWritten";
 /// How often a tenant is looked at again when nothing changed: a safety net for missed watch
 /// events, not the way drift is found (watches are).
 pub const RESYNC: Duration = Duration::from_secs(300);
@@ -87,10 +91,15 @@ impl Context {
     }
 }
 
-/// The reconcile entry: times the pipeline and counts its outcome.
+/// The reconcile entry: times the pipeline, counts its outcome, and publishes what it wrote
+/// (also when it failed half-way: what was written stays written).
 pub async fn reconcile(municipality: Arc<Municipality>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    let result = pipeline(&municipality, &ctx).await;
+    let writes = Writes::default();
+    let result = pipeline(&municipality, &ctx, &writes).await;
+    if let Some(note) = writes.note(&domain::namespace_name(&municipality.spec.ine_code)) {
+        ctx.publish(&municipality, true, OBJECTS_WRITTEN, note).await;
+    }
     let outcome = match &result {
         Ok((_, true)) => metrics::Outcome::Invalid,
         Ok((_, false)) => metrics::Outcome::Success,
@@ -104,7 +113,7 @@ pub async fn reconcile(municipality: Arc<Municipality>, ctx: Arc<Context>) -> Re
 }
 
 /// Returns the next action and whether the spec was invalid.
-async fn pipeline(municipality: &Municipality, ctx: &Context) -> Result<(Action, bool), Error> {
+async fn pipeline(municipality: &Municipality, ctx: &Context, writes: &Writes) -> Result<(Action, bool), Error> {
     let api = Api::<Municipality>::all(ctx.client.clone());
     if municipality.meta().deletion_timestamp.is_some() {
         return finalize::run(municipality, ctx, &api).await.map(|a| (a, false));
@@ -127,7 +136,7 @@ async fn pipeline(municipality: &Municipality, ctx: &Context) -> Result<(Action,
     };
     let outcome = match enforced {
         None => Outcome::Refused(invalid.clone().expect("nothing is enforced only for an invalid spec")),
-        Some(tenant) => provision(municipality, tenant, invalid.clone(), &inputs, ctx).await?,
+        Some(tenant) => provision(municipality, tenant, invalid.clone(), &inputs, ctx, writes).await?,
     };
     write_status(municipality, &outcome, ctx, &api).await?;
 
@@ -177,6 +186,7 @@ async fn provision(
     invalid: Option<Invalid>,
     inputs: &dereference::Inputs,
     ctx: &Context,
+    writes: &Writes,
 ) -> Result<Outcome, Error> {
     let name = tenant.namespace();
     // What is there before anything is put back: the compliance verdicts are judged from it.
@@ -207,7 +217,7 @@ async fn provision(
     let prepared = certificate::prepare(&tenant, inputs).await;
     let credentials = suite::credentials(&tenant, ctx).await;
     let expandable = suite::expandable(&tenant, ctx);
-    let key = backup::key::resolve(&tenant, ctx).await;
+    let key = backup::key::resolve(&tenant, ctx, writes).await;
     let context = resources::Context {
         certificate: prepared.certificate(),
         credentials: credentials.as_ref().ok().and_then(Option::as_ref),
@@ -216,7 +226,7 @@ async fn provision(
         backup_key: key.as_ref().ok().and_then(Option::as_ref),
     };
     let desired = resources::build(&tenant, &context)?;
-    let isolation = apply::part(ctx, &desired, resources::Part::Isolation, status::isolated(&tenant)).await;
+    let isolation = apply::part(ctx, writes, &desired, resources::Part::Isolation, status::isolated(&tenant)).await;
     // What every later part says while the isolation it needs failed.
     let blocked = isolation.failed().then(|| {
         let message = format!("waiting for namespace {name} and its isolation objects");
@@ -227,7 +237,7 @@ async fn provision(
         (_, Some(waiting)) => waiting,
         _ => {
             let ready = prepared.status().map(status::certified).unwrap_or_default();
-            apply::part(ctx, &desired, resources::Part::Certificate, ready).await
+            apply::part(ctx, writes, &desired, resources::Part::Certificate, ready).await
         }
     };
     if certificate.is_ready() {
@@ -237,7 +247,7 @@ async fn provision(
         None => None,
         Some(_) => Some(match &blocked {
             Some(waiting) => waiting.clone(),
-            None => match apply::part(ctx, &desired, resources::Part::Storage, String::new()).await {
+            None => match apply::part(ctx, writes, &desired, resources::Part::Storage, String::new()).await {
                 Part::Ready(_) => suite::storage(&tenant, ctx, &inputs.volumes, expandable),
                 failed => failed,
             },
@@ -251,13 +261,15 @@ async fn provision(
             let message = "waiting for the tenant's volumes (see StorageReady)".to_owned();
             Part::Waiting { reason: "WaitingForStorage", message }
         }
-        (None, Ok(_)) => match apply::part(ctx, &desired, resources::Part::Collaboration, String::new()).await {
-            // Readiness only of a suite that is wanted; without one, the apply only pruned.
-            Part::Ready(_) if tenant.collaboration.is_some() => suite::collaboration(&tenant, ctx),
-            other => other,
-        },
+        (None, Ok(_)) => {
+            match apply::part(ctx, writes, &desired, resources::Part::Collaboration, String::new()).await {
+                // Readiness only of a suite that is wanted; without one, the apply only pruned.
+                Part::Ready(_) if tenant.collaboration.is_some() => suite::collaboration(&tenant, ctx),
+                other => other,
+            }
+        }
     };
-    let backup = backup::reconcile(municipality, &tenant, &key, &desired, blocked.as_ref(), ctx).await;
+    let backup = backup::reconcile(municipality, &tenant, &key, &desired, blocked.as_ref(), ctx, writes).await;
     let recorded = backup.as_ref().and_then(|b| b.status.as_ref());
     let recorded = recorded.or(municipality.status.as_ref().and_then(|s| s.backup.as_ref()));
     let compliance = compliance::assess(evidence, recorded, Timestamp::now());
@@ -292,11 +304,14 @@ async fn write_status(
     if !ssa::status(api, &municipality.name_any(), &ours, &ctx.metrics).await? {
         return Ok(()); // gone since the cache saw it (its finalizer was just removed)
     }
-    // One Event per (status, reason) that changed: the recorder folds Events with the same reason
-    // into one series, which would keep only the first condition's note.
+    // One Event per (status, reason) that changed, saying every condition that turned so. A
+    // change of Compliant's message is a change of verdict too (another measure met or not met).
     let mut events: Vec<(bool, &str, Vec<String>)> = vec![];
     for c in desired.conditions.iter().filter(|c| status::OWNED.contains(&c.type_.as_str())) {
-        if current.conditions.iter().any(|p| p.type_ == c.type_ && p.status == c.status && p.reason == c.reason) {
+        let verdict = c.type_ == conditions::COMPLIANT;
+        if current.conditions.iter().any(|p| {
+            p.type_ == c.type_ && p.status == c.status && p.reason == c.reason && (!verdict || p.message == c.message)
+        }) {
             continue;
         }
         let (normal, note) = (c.status == "True", format!("{}: {}", c.type_, c.message));

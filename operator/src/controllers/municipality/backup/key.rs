@@ -7,14 +7,15 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, PostParams};
 use kube::runtime::reflector::ObjectRef;
 
-use super::super::Context;
+use super::super::{Context, apply};
 use crate::domain::ValidTenant;
 use crate::resources::backup::credentials::{self, Key};
 use crate::resources::backup::repository::PASSWORDS_SECRET;
+use crate::runtime::activity::Writes;
 use crate::runtime::ssa;
 
 /// The tenant's key: escrowed, or made and escrowed now. `None` without backups.
-pub async fn resolve(tenant: &ValidTenant, ctx: &Context) -> Result<Option<Key>, String> {
+pub async fn resolve(tenant: &ValidTenant, ctx: &Context, writes: &Writes) -> Result<Option<Key>, String> {
     if tenant.backup.is_none() {
         return Ok(None);
     }
@@ -45,7 +46,7 @@ pub async fn resolve(tenant: &ValidTenant, ctx: &Context) -> Result<Option<Key>,
         .await
     {
         Ok(_) => {
-            ctx.metrics.wrote("Secret", "create");
+            apply::created(ctx, writes, &escrow);
             Ok(Some(key))
         }
         // Made meanwhile (by another replica's last reconcile): that one is the key.

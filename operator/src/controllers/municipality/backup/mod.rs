@@ -33,6 +33,7 @@ use crate::domain::{ValidTenant, tenant};
 use crate::index::Index;
 use crate::resources::backup::{Key, RUN_LABEL};
 use crate::resources::{self, Desired, Kind, labels};
+use crate::runtime::activity::Writes;
 use crate::runtime::watches::{self, Changes};
 
 /// How a tenant's backups stand after a reconcile.
@@ -56,11 +57,12 @@ pub async fn reconcile(
     desired: &Desired,
     blocked: Option<&Part>,
     ctx: &Context,
+    writes: &Writes,
 ) -> Option<Outcome> {
     let Some(backup) = tenant.backup.as_ref() else {
         // Backups and Restores asked of a tenant without backups are answered: refused, saying why.
         if blocked.is_none()
-            && let Err(e) = refuse_requests(tenant, ctx).await
+            && let Err(e) = refuse_requests(tenant, ctx, writes).await
         {
             warn!(municipality = %tenant.name, error = %e, "could not answer its Backups and Restores");
         }
@@ -76,12 +78,12 @@ pub async fn reconcile(
         Ok(key) => key.as_ref(),
         Err(why) => return waiting(Part::Failed { reason: "KeyUnavailable", message: why.clone() }),
     };
-    let applied = apply::part(ctx, desired, resources::Part::Backup, String::new()).await;
+    let applied = apply::part(ctx, writes, desired, resources::Part::Backup, String::new()).await;
     if applied.failed() {
         return waiting(applied);
     }
     if let Some(missing) = &backup.missing {
-        let part = match refuse_requests(tenant, ctx).await {
+        let part = match refuse_requests(tenant, ctx, writes).await {
             Ok(()) => Part::Waiting { reason: "TargetMissing", message: missing.clone() },
             Err(e) => Part::Failed { reason: "RunsFailed", message: e.to_string() },
         };
@@ -98,11 +100,11 @@ pub async fn reconcile(
         ctx.publish(municipality, *normal, reason, note.clone()).await;
     }
     let started = match copied {
-        true => runs::start_due(tenant, backup, &seen.status, ctx, Timestamp::now()).await,
+        true => runs::start_due(tenant, backup, &seen.status, ctx, writes, Timestamp::now()).await,
         false => Ok(()),
     };
-    let served = match requests::backups(tenant, Some(key), ctx).await {
-        Ok(()) => requests::restores(tenant, Some(key), seen.status.last_snapshot.as_deref(), ctx).await,
+    let served = match requests::backups(tenant, Some(key), ctx, writes).await {
+        Ok(()) => requests::restores(tenant, Some(key), seen.status.last_snapshot.as_deref(), ctx, writes).await,
         Err(e) => Err(e),
     };
     let ready = match (started.and(served), copied) {
@@ -122,9 +124,13 @@ pub async fn reconcile(
 
 /// Answers the tenant's pending Backups and Restores when it cannot have backups (none wanted, no
 /// volumes, no target): each is refused with the reason, instead of waiting for ever.
-async fn refuse_requests(tenant: &ValidTenant, ctx: &Context) -> Result<(), crate::runtime::errors::Error> {
-    requests::backups(tenant, None, ctx).await?;
-    requests::restores(tenant, None, None, ctx).await
+async fn refuse_requests(
+    tenant: &ValidTenant,
+    ctx: &Context,
+    writes: &Writes,
+) -> Result<(), crate::runtime::errors::Error> {
+    requests::backups(tenant, None, ctx, writes).await?;
+    requests::restores(tenant, None, None, ctx, writes).await
 }
 
 /// `BackupReady` from the status: paused while suspended, failing while the last backup failed.

@@ -10,14 +10,15 @@ use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, PostParams};
 use kube::{Resource, ResourceExt};
 
-use super::super::Context;
-use super::runs::{pods_of, read};
+use super::super::{Context, apply};
+use super::runs::{pods_of, read, start_job};
 use crate::api::v1alpha1::{Backup, Restore, RestoreTarget, RunStatus};
 use crate::domain::ValidTenant;
 use crate::domain::backup::TenantBackup;
 use crate::domain::runs as outcomes;
 use crate::resources::backup::{Key, runs};
 use crate::resources::{Kind, labels};
+use crate::runtime::activity::Writes;
 use crate::runtime::errors::Error;
 use crate::runtime::ssa;
 
@@ -60,14 +61,18 @@ fn running(job: Option<&Job>, ctx: &Context) -> bool {
 }
 
 /// Creates `job` unless it exists, owned by `owner`.
-async fn start<K: Resource<DynamicType = ()>>(owner: &K, mut job: Job, ctx: &Context) -> Result<(), Error> {
+async fn start<K: Resource<DynamicType = ()>>(
+    owner: &K,
+    mut job: Job,
+    ctx: &Context,
+    writes: &Writes,
+) -> Result<(), Error> {
     let namespace = job.metadata.namespace.clone().unwrap_or_default();
     if ctx.runs.jobs.get(&namespace, &job.name_any()).is_some() {
         return Ok(());
     }
     job.metadata.owner_references = owner.controller_owner_ref(&()).map(|o| vec![o]);
-    ssa::apply(&Api::<Job>::namespaced(ctx.client.clone(), &namespace), &job, &ctx.metrics).await?;
-    Ok(())
+    start_job(&job, ctx, writes).await
 }
 
 /// The status a run's object should have now.
@@ -78,7 +83,7 @@ fn follow(previous: Option<&RunStatus>, job_name: &str, namespace: &str, ctx: &C
 }
 
 /// Every Backup of the tenant's namespace: its Job started, its status followed.
-pub async fn backups(tenant: &ValidTenant, key: Option<&Key>, ctx: &Context) -> Result<(), Error> {
+pub async fn backups(tenant: &ValidTenant, key: Option<&Key>, ctx: &Context, writes: &Writes) -> Result<(), Error> {
     let ns = tenant.namespace();
     let api = Api::<Backup>::namespaced(ctx.client.clone(), &ns);
     for object in pending(ctx.runs.backups.in_namespace(&ns), |b| b.status.as_ref()) {
@@ -86,7 +91,7 @@ pub async fn backups(tenant: &ValidTenant, key: Option<&Key>, ctx: &Context) -> 
         let status = match runnable(tenant, key) {
             Err(why) => outcomes::refused(previous, why, Timestamp::now()),
             Ok(backup) => {
-                start(&*object, runs::backup_job(tenant, backup, &name), ctx).await?;
+                start(&*object, runs::backup_job(tenant, backup, &name), ctx, writes).await?;
                 follow(previous, &runs::backup_job_name(&name), &ns, ctx)
             }
         };
@@ -99,7 +104,13 @@ pub async fn backups(tenant: &ValidTenant, key: Option<&Key>, ctx: &Context) -> 
 /// otherwise its claim (new volume) and Job started, its status followed. `latest` is the newest
 /// snapshot concejo's own backups made (`last`), never the newest in the repository, where a
 /// tenant's credentials can add one dated in the future.
-pub async fn restores(tenant: &ValidTenant, key: Option<&Key>, last: Option<&str>, ctx: &Context) -> Result<(), Error> {
+pub async fn restores(
+    tenant: &ValidTenant,
+    key: Option<&Key>,
+    last: Option<&str>,
+    ctx: &Context,
+    writes: &Writes,
+) -> Result<(), Error> {
     let ns = tenant.namespace();
     let api = Api::<Restore>::namespaced(ctx.client.clone(), &ns);
     for object in pending(ctx.runs.restores.in_namespace(&ns), |r| r.status.as_ref()) {
@@ -132,11 +143,11 @@ pub async fn restores(tenant: &ValidTenant, key: Option<&Key>, last: Option<&str
                 // The claim is made before the Job: once the Job is there, so is the claim.
                 let started = ctx.runs.jobs.get(&ns, &job.name_any()).is_some();
                 if let Some(claim) = claim.filter(|_| !started)
-                    && let Err(why) = create_claim(claim, ctx).await?
+                    && let Err(why) = create_claim(claim, ctx, writes).await?
                 {
                     outcomes::refused(previous, why, Timestamp::now())
                 } else {
-                    start(&*object, job, ctx).await?;
+                    start(&*object, job, ctx, writes).await?;
                     let mut status = follow(previous, &runs::restore_job_name(&name), &ns, ctx);
                     status.volume = volume;
                     status
@@ -150,14 +161,18 @@ pub async fn restores(tenant: &ValidTenant, key: Option<&Key>, last: Option<&str
 
 /// Creates a restore's claim unless it exists. A refusal by the API server (the tenant's quota,
 /// most often) is the Restore's answer, not an error to retry.
-async fn create_claim(claim: PersistentVolumeClaim, ctx: &Context) -> Result<Result<(), String>, Error> {
+async fn create_claim(
+    claim: PersistentVolumeClaim,
+    ctx: &Context,
+    writes: &Writes,
+) -> Result<Result<(), String>, Error> {
     let namespace = claim.namespace().unwrap_or_default();
     let name = claim.name_any();
     let api = Api::<PersistentVolumeClaim>::namespaced(ctx.client.clone(), &namespace);
     let params = PostParams { field_manager: Some(labels::FIELD_MANAGER.into()), ..Default::default() };
     match api.create(&params, &claim).await {
         Ok(_) => {
-            ctx.metrics.wrote("PersistentVolumeClaim", "create");
+            apply::created(ctx, writes, &claim);
             Ok(Ok(()))
         }
         Err(kube::Error::Api(s)) if s.code == 409 => Ok(Ok(())),

@@ -16,6 +16,7 @@ use crate::domain::runs::{self as outcomes, Run};
 use crate::domain::{ValidTenant, retention};
 use crate::resources::backup::{RUN_LABEL, RunKind, runs};
 use crate::resources::labels;
+use crate::runtime::activity::{Action, Writes};
 use crate::runtime::errors::Error;
 use crate::runtime::ssa;
 
@@ -172,15 +173,15 @@ pub async fn start_due(
     backup: &TenantBackup,
     status: &BackupStatus,
     ctx: &Context,
+    writes: &Writes,
     now: Timestamp,
 ) -> Result<(), Error> {
-    let api = Api::<Job>::namespaced(ctx.client.clone(), &backup.namespace);
     let exists = |name: &str| ctx.runs.jobs.get(&backup.namespace, name).is_some();
     if let Some(snapshot) = rules::retention_due(status) {
         let name = runs::retain_job_name(&tenant.ine_code, snapshot);
         if !exists(&name) {
             let decision = retention::decide(&status.snapshots, backup.keep);
-            ssa::apply(&api, &runs::retain(tenant, backup, snapshot, &decision.forget), &ctx.metrics).await?;
+            start_job(&runs::retain(tenant, backup, snapshot, &decision.forget), ctx, writes).await?;
         }
     }
     if let Some(days) = backup.drill_days
@@ -188,8 +189,16 @@ pub async fn start_due(
     {
         let name = runs::drill_job_name(&tenant.ine_code, snapshot);
         if !exists(&name) {
-            ssa::apply(&api, &runs::drill(tenant, backup, snapshot, status.last_files), &ctx.metrics).await?;
+            start_job(&runs::drill(tenant, backup, snapshot, status.last_files), ctx, writes).await?;
         }
     }
+    Ok(())
+}
+
+/// Starts a run: creates its Job, which the caller found in no cache.
+pub async fn start_job(job: &Job, ctx: &Context, writes: &Writes) -> Result<(), Error> {
+    let namespace = job.namespace().unwrap_or_default();
+    ssa::apply(&Api::<Job>::namespaced(ctx.client.clone(), &namespace), job, &ctx.metrics).await?;
+    writes.add(Action::Create, "Job", Some(&namespace), &job.name_any());
     Ok(())
 }

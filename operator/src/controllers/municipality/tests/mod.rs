@@ -55,6 +55,14 @@ async fn a_new_tenant_is_applied_in_order_then_its_status_written_and_announced(
             status.conditions
         );
         assert_eq!(reasons(&api.events(5).await), ["Applied", "Issued", "MeasuresNotMet", "Reconciled", "Validated"]);
+        // Then one Event for everything this reconcile wrote.
+        assert_eq!(
+            written(&api.events(1).await),
+            "created 10: Namespace muni-24115, ResourceQuota tenant-quota, LimitRange tenant-limits, \
+             NetworkPolicy deny-all, NetworkPolicy allow-dns, NetworkPolicy allow-same-namespace, \
+             NetworkPolicy allow-from-ingress, RoleBinding tenant-admins, RoleBinding tenant-auditors, \
+             Secret tenant-tls"
+        );
         let action = run.await.unwrap().unwrap();
         assert_eq!(action, Action::requeue(RESYNC), "the certificate renews later than the resync");
         finish(ctx, api).await;
@@ -62,6 +70,7 @@ async fn a_new_tenant_is_applied_in_order_then_its_status_written_and_announced(
     .await
 }
 
+/// No write, no status change: not one request, so no Event either.
 #[tokio::test]
 async fn an_unchanged_tenant_makes_no_request() {
     within(async {
@@ -95,7 +104,13 @@ async fn a_missing_plan_keeps_the_last_tenant_enforced_and_restores_a_deleted_po
         let (valid, reason, _) = condition(&status, "Valid");
         assert_eq!((valid.as_str(), reason.as_str()), ("False", "PlanNotFound"));
         assert_eq!(condition(&status, "Isolated").0, "True");
-        assert_eq!(reasons(&api.events(2).await), ["InvalidSpec", "PlanNotFound"]);
+        // Compliant stays False, but with mp.com.4 now not met too: a verdict changed, an Event.
+        let events = api.events(3).await;
+        assert_eq!(reasons(&events), ["InvalidSpec", "MeasuresNotMet", "PlanNotFound"]);
+        let verdict = events.iter().find(|e| e["reason"] == "MeasuresNotMet").unwrap()["note"].as_str().unwrap();
+        assert!(verdict.starts_with("Compliant: not met: mp.com.4, "), "{verdict}");
+        // The drift repaired, by name.
+        assert_eq!(written(&api.events(1).await), "created 1: NetworkPolicy deny-all");
         assert_eq!(run.await.unwrap().unwrap(), Action::requeue(RESYNC));
         finish(ctx, api).await;
     })
@@ -191,6 +206,11 @@ async fn a_failing_apply_stops_its_part_is_reported_and_retried_with_backoff() {
         let failed = events.iter().find(|e| e["reason"] == "ApplyFailed").unwrap();
         let note = failed["note"].as_str().unwrap();
         assert!(note.starts_with("Isolated: ") && note.contains("; Ready: "), "{note}");
+        // What was written before the failure stays written, and is said.
+        assert_eq!(
+            written(&api.events(1).await),
+            "created 3: Namespace muni-24115, ResourceQuota tenant-quota, LimitRange tenant-limits"
+        );
         let error = run.await.unwrap().unwrap_err();
         assert!(error.to_string().contains("NetworkPolicy deny-all"), "{error}");
 
@@ -199,7 +219,8 @@ async fn a_failing_apply_stops_its_part_is_reported_and_retried_with_backoff() {
         let second = requeue_secs(&error_policy(m.clone(), &error, ctx.clone()));
         assert!((0.8..=1.2).contains(&first), "{first}");
         assert!((1.6..=2.4).contains(&second), "{second}");
-        // Published from spawned tasks; the second is a repeat (series) if the first was recorded first.
+        // Published from spawned tasks; the second is a repeat (series) if it says the same delay
+        // and the first was recorded first.
         assert!(reasons(&api.events(2).await).iter().all(|r| r.starts_with("ReconcileFailedApply")));
         finish(ctx, api).await;
     })

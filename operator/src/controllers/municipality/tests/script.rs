@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tower_test::mock::{self, SendResponse};
 
 use super::super::status::{self, Outcome, Part};
-use super::super::{Context, reconcile};
+use super::super::{Context, OBJECTS_WRITTEN, reconcile};
 use crate::api::v1alpha1::{Municipality, MunicipalityStatus, Province};
 use crate::domain::{self, ValidTenant};
 use crate::index::Index;
@@ -351,6 +351,13 @@ pub(super) fn reasons(events: &[Value]) -> Vec<String> {
         .collect();
     reasons.sort();
     reasons
+}
+
+/// The note of the one Event saying what a reconcile wrote.
+pub(super) fn written(events: &[Value]) -> String {
+    let [event] = events else { panic!("one Event expected: {events:?}") };
+    assert_eq!((event["reason"].as_str(), event["type"].as_str()), (Some(OBJECTS_WRITTEN), Some("Normal")), "{event}");
+    event["note"].as_str().unwrap().to_owned()
 }
 
 pub(super) fn condition(status: &MunicipalityStatus, type_: &str) -> (String, String, String) {
