@@ -150,6 +150,19 @@ async fn a_tenant_admins_delete_and_a_spec_edit_are_in_the_audit_log_and_reach_c
         })
     };
     wait(&Api::<concejo::api::v1alpha1::Municipality>::all(client.clone()), NAME, met).await?;
+    // Every verdict change is a line of the activity log, with the tenant.
+    let verdict = find_line(&log_file, |l| {
+        l["target"] == "concejo::activity"
+            && l["fields"]["action"] == "verdict"
+            && l["fields"]["measure"] == "op.exp.8"
+            && l["fields"]["after"] == "Met"
+    })
+    .await?;
+    let f = &verdict["fields"];
+    ensure!(
+        f["after"] == "Met" && f["ine_code"] == CODE && f["province"] == "leon" && f["municipality"] == NAME,
+        "{f}"
+    );
 
     // 3. concejo's own writes: the tenant namespace it created, with the tenant's INE code and province.
     let created = find_line(&log_file, |l| {

@@ -14,6 +14,7 @@ use serde_json::Value;
 use tracing::info;
 
 use super::events::NOTE_MAX;
+use crate::api::v1alpha1::{ComplianceEntry, ComplianceStatus, Municipality};
 use crate::domain::tenant::ine_code_of_namespace;
 use crate::resources::labels::{INE_CODE, INSTANCE, PROVINCE};
 
@@ -72,6 +73,41 @@ pub fn record(action: Action, resource: &ApiResource, namespace: Option<&str>, n
         municipality = tenant.municipality,
         "{} {} {}{}", action.as_str(), resource.kind, namespace.map(|n| format!("{n}/")).unwrap_or_default(), name
     );
+}
+
+/// The measures whose verdict differs between two `status.compliance` lists: each with its
+/// verdict before (None: not listed then, e.g. a new category) and its entry now.
+pub fn changed_verdicts<'a>(
+    before: &[ComplianceEntry],
+    now: &'a [ComplianceEntry],
+) -> Vec<(Option<ComplianceStatus>, &'a ComplianceEntry)> {
+    now.iter()
+        .filter_map(|entry| {
+            let was = before.iter().find(|b| b.measure == entry.measure).map(|b| b.status);
+            (was != Some(entry.status)).then_some((was, entry))
+        })
+        .collect()
+}
+
+/// Logs every changed verdict of a tenant's ENS measures (the status concejo just wrote).
+pub fn record_verdicts(municipality: &Municipality, before: &[ComplianceEntry], now: &[ComplianceEntry]) {
+    let name = municipality.metadata.name.as_deref().unwrap_or_default();
+    for (was, entry) in changed_verdicts(before, now) {
+        let was = was.map(|s| format!("{s:?}")).unwrap_or_else(|| "Unassessed".into());
+        let now = format!("{:?}", entry.status);
+        info!(
+            target: "concejo::activity",
+            action = "verdict",
+            measure = %entry.measure,
+            before = %was,
+            after = %now,
+            message = %entry.message,
+            ine_code = %municipality.spec.ine_code,
+            province = %municipality.spec.province,
+            municipality = name,
+            "verdict {} of {name}: {was} -> {now}", entry.measure
+        );
+    }
 }
 
 /// One object a reconcile wrote.
@@ -146,6 +182,18 @@ fn summary(writes: &[Written], home: &str) -> Option<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_changed_verdict_is_every_measure_whose_status_differs() {
+        use ComplianceStatus::{Met, NotApplicable, NotMet};
+        let entry = |measure: &str, status| ComplianceEntry { measure: measure.into(), status, message: "m".into() };
+        let before = [entry("mp.com.4", Met), entry("mp.info.6", NotApplicable)];
+        let now = [entry("mp.com.4", NotMet), entry("mp.info.6", NotApplicable), entry("op.exp.8", Met)];
+        let changed: Vec<_> =
+            changed_verdicts(&before, &now).into_iter().map(|(was, e)| (was, e.measure.as_str())).collect();
+        assert_eq!(changed, [(Some(Met), "mp.com.4"), (None, "op.exp.8")]);
+        assert!(changed_verdicts(&now, &now).is_empty(), "a message change alone is not a verdict change");
+    }
 
     #[test]
     fn a_reconciles_writes_are_one_note_cut_to_what_an_event_takes() {

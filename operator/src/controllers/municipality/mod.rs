@@ -37,7 +37,7 @@ use crate::controllers::conditions;
 use crate::domain::{self, Invalid};
 use crate::index::Index;
 use crate::resources::{self, labels};
-use crate::runtime::activity::Writes;
+use crate::runtime::activity::{self, Writes};
 use crate::runtime::errors::{self, Error};
 use crate::runtime::events::Events;
 use crate::runtime::kinds::Caches;
@@ -304,6 +304,7 @@ async fn write_status(
     if !ssa::status(api, &municipality.name_any(), &ours, &ctx.metrics).await? {
         return Ok(()); // gone since the cache saw it (its finalizer was just removed)
     }
+    activity::record_verdicts(municipality, &current.compliance, &desired.compliance);
     // One Event per (status, reason) that changed, saying every condition that turned so. A
     // change of Compliant's message is a change of verdict too (another measure met or not met).
     let mut events: Vec<(bool, &str, Vec<String>)> = vec![];
