@@ -188,6 +188,12 @@ async fn the_plugin_onboards_reports_and_operates_tenants() -> anyhow::Result<()
     assert!(lines.iter().any(|l| l.starts_with("moya-35013 ") && l.contains(" 35013 ") && l.contains(" muni-35013 ")));
     assert_eq!(lines.last(), Some(&"las-palmas: 34 tenants, 1 Pending, 33 Ready; 1 refused"));
     assert_eq!(lines.len(), 1 + 34 + 1);
+    // The ENS report for the auditors, as CSV like `concejo report ens -o csv`: a header, a row each.
+    let run = plugin(&["report", "ens", "--province", "las-palmas", "-o", "csv"]).await?;
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let rows: Vec<&str> = run.stdout.lines().collect();
+    assert!(rows[0].starts_with("name,ineCode,province,ensCategory,compliant,") && rows.len() == 1 + 34, "{rows:?}");
+    assert!(rows.iter().any(|r| r.starts_with("moya-35013,35013,las-palmas,")), "{rows:?}");
 
     // Backups: of a tenant with volumes, a Backup and its Job; of one without, a refusal.
     let run = plugin(&["onboard", "La Bañeza", "--collaboration", "--apply"]).await?;

@@ -51,7 +51,8 @@ pub struct Global {
     /// The kubeconfig context to use (default: its current context).
     #[arg(long, global = true, value_name = "NAME")]
     pub context: Option<String>,
-    /// Output format: yaml or json (the objects, or the status report), wide (more columns).
+    /// Output format: yaml or json (the objects, or the status report), wide (more columns), csv
+    /// (`report ens`).
     #[arg(short = 'o', long = "output", global = true, value_enum)]
     pub output: Option<Output>,
 }
@@ -147,5 +148,7 @@ mod tests {
         assert_eq!(cli.global.output, Some(Output::Wide));
         assert_eq!(cli.global.kubeconfig, Some(PathBuf::from("/tmp/k")));
         assert!(Cli::try_parse_from(["kubectl-concejo", "status", "-o", "xml"]).is_err());
+        let cli = Cli::try_parse_from(["kubectl-concejo", "report", "ens", "-o", "csv"]).unwrap();
+        assert_eq!(cli.global.output, Some(Output::Csv), "the report's CSV, as `concejo report ens -o csv`");
     }
 }

@@ -19,7 +19,7 @@ pub struct EnsArgs {
     /// Only the town halls of this Province (its metadata.name).
     #[arg(long)]
     province: Option<String>,
-    /// CSV for the auditors' spreadsheet instead of the table.
+    /// CSV for the auditors' spreadsheet instead of the table (the same as `-o csv`).
     #[arg(long, conflicts_with = "output")]
     csv: bool,
 }
@@ -29,7 +29,7 @@ pub async fn run(global: &Global, kind: ReportKind) -> anyhow::Result<ExitCode> 
     let cluster = Cluster::connect(global).await?;
     let rows = crate::report::rows(cluster.client, args.province.as_deref()).await?;
     let text = match (args.csv, global.output) {
-        (true, _) => crate::report::csv(&rows),
+        (true, _) | (_, Some(Output::Csv)) => crate::report::csv(&rows),
         (false, Some(Output::Yaml)) => output::render(&rows, Output::Yaml)?,
         (false, Some(Output::Json)) => output::render(&rows, Output::Json)?,
         (false, _) => crate::report::table(&rows),

@@ -72,6 +72,9 @@ fn render<'a>(
             let provinces = table::summaries(&rows);
             output::render(&Report { tenants: rows, provinces }, f)
         }
+        Some(Output::Csv) => {
+            anyhow::bail!("`status` prints a table, -o wide, -o yaml or -o json (csv is for `report ens`)")
+        }
         wide => Ok(table::status_table(&rows, wide == Some(Output::Wide), Timestamp::now())),
     }
 }
