@@ -53,7 +53,7 @@ stop_sampler() {
 watcher=""
 # Watches the Municipalities until all n are Ready; the series goes to $results/ready-<label>.tsv.
 start_watcher() {
-  "$harness" ready --tenants "$n" --timeout "$timeout" --out "$results/ready-$1.tsv" >>"$results/results.env" &
+  "$harness" ready --label "$1" --tenants "$n" --timeout "$timeout" --out "$results/ready-$1.tsv" >>"$results/results.env" &
   watcher=$!
   echo "$watcher" >"$CONCEJO_CLUSTER_DIR/pids/bench-watch"
 }

@@ -6,6 +6,8 @@
 # concejo runs; the Municipalities are applied in one kubectl call; then idle, resync, reactions.
 run_live() {
   fresh_cluster
+  # Other local control planes on the machine (the e2e or demo cluster, idle or not): noise.
+  put other_control_planes $(($(pgrep -xc kube-apiserver || true) - 1))
   log "live: starting the operator ($http); its log is $oplog"
   start_operator
   wait_operator_ready

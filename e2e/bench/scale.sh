@@ -168,7 +168,6 @@ put date "$(date +%F)"; put command "$command"; put build "$build"; put binary_s
 put provinces "${codes[*]}"; put n "$n"; put variant "${suite:+with the suite}"; put cores "$(nproc)"; put runs "$runs"
 put machine "$(nproc) cores, $model, $mem memory, Linux $(uname -r)"
 put load_average_before "$(cut -d' ' -f1-3 /proc/loadavg)"
-put other_control_planes "$(($(pgrep -xc kube-apiserver || true)))"
 put concurrency "${CONCEJO_BENCH_CONCURRENCY:-default}"
 
 source e2e/bench/runs.sh
@@ -190,4 +189,5 @@ mkdir -p "$plot_dir"
 echo
 "$harness" report --dir "$results" --plot "$plot_dir/onboarding-$n$tag.svg" | tee "$results/report.md"
 echo
-log "every figure: $results/results.env"
+gzip -f "$results"/api-*.txt "$results"/etcd-*.txt
+log "every figure: $results/results.env; the /metrics scrapes (gzipped), series and log next to it"

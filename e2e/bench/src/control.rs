@@ -34,6 +34,11 @@ fn read(path: &Path) -> anyhow::Result<Scrape> {
     Ok(Scrape::parse(&text))
 }
 
+/// A count from a difference of counters (never "-0").
+fn count(v: f64) -> i64 {
+    v.round() as i64
+}
+
 fn ms(seconds: Option<f64>) -> String {
     seconds.map(|s| format!("{:.1}", s * 1000.0)).unwrap_or_else(|| "n/a".into())
 }
@@ -61,15 +66,15 @@ pub fn phase(
     let requests = a.sum("apiserver_request_total", |_| true);
     let writes = a.sum("apiserver_request_total", is_write);
     let writes_not_heartbeats = a.sum("apiserver_request_total", |k| is_write(k) && not_heartbeat(k));
-    out.put(p("api_requests"), requests);
+    out.put(p("api_requests"), count(requests));
     out.put(p("api_requests_per_tenant"), per(requests));
-    out.put(p("api_writes"), writes);
+    out.put(p("api_writes"), count(writes));
     out.put(p("api_writes_per_tenant"), per(writes));
-    out.put(p("api_writes_not_heartbeats"), writes_not_heartbeats);
-    out.put(p("api_reads"), a.sum("apiserver_request_total", is_read));
-    out.put(p("api_watches"), a.sum("apiserver_request_total", |k| k.label("verb") == "WATCH"));
-    out.put(p("api_errors_5xx"), a.sum("apiserver_request_total", |k| k.label("code").starts_with('5')));
-    out.put(p("api_throttled_429"), a.sum("apiserver_request_total", |k| k.label("code") == "429"));
+    out.put(p("api_writes_not_heartbeats"), count(writes_not_heartbeats));
+    out.put(p("api_reads"), count(a.sum("apiserver_request_total", is_read)));
+    out.put(p("api_watches"), count(a.sum("apiserver_request_total", |k| k.label("verb") == "WATCH")));
+    out.put(p("api_errors_5xx"), count(a.sum("apiserver_request_total", |k| k.label("code").starts_with('5'))));
+    out.put(p("api_throttled_429"), count(a.sum("apiserver_request_total", |k| k.label("code") == "429")));
 
     let duration = "apiserver_request_duration_seconds";
     let short = |k: &Key| !LONG_RUNNING.contains(&k.label("verb"));

@@ -39,6 +39,9 @@ struct Cli {
 enum Command {
     /// Watch the Municipalities until `--tenants` of them are Ready; write when each was first.
     Ready {
+        /// The run, as the prefix of what it prints (`<label>_ready_seen`).
+        #[arg(long)]
+        label: String,
         #[arg(long)]
         tenants: usize,
         #[arg(long, default_value_t = 1800)]
@@ -50,7 +53,7 @@ enum Command {
     Sample {
         #[arg(long)]
         pids: PathBuf,
-        #[arg(long, default_value_t = 1000)]
+        #[arg(long, default_value_t = 500)]
         every_ms: u64,
         #[arg(long)]
         out: PathBuf,
@@ -131,8 +134,8 @@ async fn client() -> anyhow::Result<Client> {
 async fn main() -> anyhow::Result<()> {
     let mut out = Out;
     match Cli::parse().command {
-        Command::Ready { tenants, timeout, out: path } => {
-            ready::wait(client().await?, tenants, Duration::from_secs(timeout), &path, &mut out).await
+        Command::Ready { label, tenants, timeout, out: path } => {
+            ready::wait(client().await?, &label, tenants, Duration::from_secs(timeout), &path, &mut out).await
         }
         Command::Sample { pids, every_ms, out: path } => {
             sample::run(&pids, Duration::from_millis(every_ms), &path).await

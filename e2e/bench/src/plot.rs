@@ -44,27 +44,29 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
-/// The figure: a title, a caption line under it, the panels one under the other, sharing the x
+/// The figure: a title, caption lines under it, the panels one under the other, sharing the x
 /// range (seconds) so that they read together.
-pub fn figure(title: &str, caption: &str, x_label: &str, panels: &[Panel]) -> String {
+pub fn figure(title: &str, caption: &[String], x_label: &str, panels: &[Panel]) -> String {
     let x_max = panels
         .iter()
         .flat_map(|p| p.lines.iter().flat_map(|l| l.points.iter().map(|p| p.0)))
         .fold(0.0f64, f64::max)
         .max(1.0);
-    let header = 44.0;
+    let header = 28.0 + 15.0 * caption.len() as f64;
     let height = header + PANEL_HEIGHT * panels.len() as f64;
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="11">
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif" font-size="11">
 <rect width="100%" height="100%" fill="white"/>
 <text x="{LEFT}" y="18" font-size="14" font-weight="bold">{}</text>
-<text x="{LEFT}" y="34" fill="#555">{}</text>
-"##,
+"#,
         escape(title),
-        escape(caption)
     );
+    for (i, line) in caption.iter().enumerate() {
+        let _ =
+            writeln!(svg, r##"<text x="{LEFT}" y="{}" fill="#555">{}</text>"##, 34.0 + 15.0 * i as f64, escape(line));
+    }
     for (i, panel) in panels.iter().enumerate() {
         draw(&mut svg, panel, header + PANEL_HEIGHT * i as f64, x_max, x_label);
     }
@@ -189,7 +191,7 @@ mod tests {
             y_label: "tenants".into(),
             lines: vec![Line { name: "a <b>".into(), colour: COLOURS[0], points: line }],
         };
-        let svg = figure("t", "c", "s", &[panel]);
+        let svg = figure("t", &["c".into()], "s", &[panel]);
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>\n"));
         assert!(svg.contains("a &lt;b&gt;") && svg.contains("<polyline"));
     }

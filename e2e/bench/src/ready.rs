@@ -28,6 +28,7 @@ pub fn is_ready(m: &Municipality) -> bool {
 /// `<unix seconds>\t<name>` for each one's first Ready to `out_path`. Says how many it saw.
 pub async fn wait(
     client: Client,
+    label: &str,
     tenants: usize,
     timeout: Duration,
     out_path: &Path,
@@ -72,7 +73,7 @@ pub async fn wait(
         }
     }
     file.flush()?;
-    out.put("ready_seen", ready.len());
+    out.put(format!("{label}_ready_seen"), ready.len());
     if ready.len() < tenants {
         bail!("only {} of {tenants} Municipalities were Ready within {}s", ready.len(), timeout.as_secs());
     }

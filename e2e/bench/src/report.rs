@@ -173,54 +173,91 @@ pub fn print(r: &Results, plot_path: Option<&Path>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Tenants Ready over time in each run, then the live run's processes: CPU (cores) and memory.
+/// A process's colour, the same in every panel.
+fn colour(name: &str) -> &'static str {
+    match name {
+        "kube-apiserver" => "#9467bd",
+        "etcd" => "#ff7f0e",
+        "concejo" | "floor" => "#2ca02c",
+        "kubectl" => "#1f77b4",
+        "kube-controller-manager" => "#8c564b",
+        "machine" => "#7f7f7f",
+        _ => "#bcbd22",
+    }
+}
+
+/// Cores used between consecutive samples, at seconds from `t0`.
+fn rates(samples: &[(f64, f64, f64)], t0: f64) -> Vec<(f64, f64)> {
+    samples
+        .windows(2)
+        .filter(|w| w[1].0 > w[0].0)
+        .map(|w| (w[1].0 - t0, (w[1].1 - w[0].1) / (w[1].0 - w[0].0)))
+        .filter(|p| p.0 >= 0.0)
+        .collect()
+}
+
+/// The runs: name in the legend, label, Ready series, its start, processes.
+const RUNS: [(&str, &str, &str, &str, &str); 3] = [
+    ("concejo, live", "live", "ready-live.tsv", "live_t0", "proc-live.tsv"),
+    ("concejo, standing start", "standing", "ready-standing.tsv", "standing_t0", "proc-standing.tsv"),
+    ("floor", "floor", "floor.tsv", "floor_started", "proc-floor.tsv"),
+];
+
+/// Tenants Ready over time in each run; the API server's CPU in each run; the live run's
+/// processes: CPU (cores) and memory.
 fn figure(r: &Results) -> String {
     let n = r.get("n");
-    let rel = |file: &str, t0: &str| -> Vec<f64> {
-        let t0 = r.num(t0).unwrap_or(0.0);
-        r.times(file).into_iter().map(|t| t - t0).collect()
-    };
     let mut ready = vec![];
-    for (name, file, t0) in [
-        ("concejo, from the first kubectl apply", "ready-live.tsv", "live_t0"),
-        ("concejo, standing start", "ready-standing.tsv", "standing_t0"),
-        ("floor (objects applied)", "floor.tsv", "floor_started"),
-    ] {
-        let times = rel(file, t0);
-        if !times.is_empty() {
-            let colour = COLOURS[ready.len()];
-            ready.push(Line { name: name.into(), colour, points: plot::cumulative(&times) });
+    let mut api = vec![];
+    for (i, (name, _, file, t0, procs)) in RUNS.iter().enumerate() {
+        let t0 = r.num(t0).unwrap_or(0.0);
+        let times: Vec<f64> = r.times(file).into_iter().map(|t| t - t0).collect();
+        if times.is_empty() {
+            continue;
+        }
+        let colour = COLOURS[i];
+        ready.push(Line { name: (*name).into(), colour, points: plot::cumulative(&times) });
+        if let Some(samples) = r.processes(procs).get("kube-apiserver") {
+            api.push(Line { name: (*name).into(), colour, points: rates(samples, t0) });
         }
     }
     let t0 = r.num("live_t0").unwrap_or(0.0);
-    let processes = r.processes("proc-live.tsv");
     let mut cpu = vec![];
     let mut rss = vec![];
-    for (i, (name, samples)) in processes.iter().enumerate() {
-        let colour = COLOURS[(i + 1) % COLOURS.len()];
-        let rate: Vec<(f64, f64)> = samples
-            .windows(2)
-            .filter(|w| w[1].0 > w[0].0)
-            .map(|w| (w[1].0 - t0, (w[1].1 - w[0].1) / (w[1].0 - w[0].0)))
-            .filter(|p| p.0 >= 0.0)
-            .collect();
-        if rate.iter().all(|p| p.1 < 0.02) {
+    for (name, samples) in &r.processes("proc-live.tsv") {
+        let rate = rates(samples, t0);
+        if rate.iter().all(|p| p.1 < 0.05) {
             continue; // idle all along: not worth a line
         }
-        cpu.push(Line { name: name.clone(), colour, points: rate });
-        if name != "machine" {
+        cpu.push(Line { name: name.clone(), colour: colour(name), points: rate });
+        if matches!(name.as_str(), "kube-apiserver" | "etcd" | "concejo" | "kube-controller-manager") {
             let mem = samples.iter().map(|s| (s.0 - t0, s.2 / 1024.0)).filter(|p| p.0 >= 0.0).collect();
-            rss.push(Line { name: name.clone(), colour, points: mem });
+            rss.push(Line { name: name.clone(), colour: colour(name), points: mem });
         }
     }
     let panels = vec![
-        Panel { title: format!("Tenants Ready (of {n})"), y_label: "tenants".into(), lines: ready },
-        Panel { title: "CPU during the live onboarding".into(), y_label: "cores".into(), lines: cpu },
+        Panel {
+            title: format!("Tenants Ready (of {n}); the floor: tenants applied"),
+            y_label: "tenants".into(),
+            lines: ready,
+        },
+        Panel { title: "The API server's CPU in each run".into(), y_label: "cores".into(), lines: api },
+        Panel {
+            title: "CPU during the live onboarding (machine: all cores)".into(),
+            y_label: "cores".into(),
+            lines: cpu,
+        },
         Panel { title: "Resident memory during the live onboarding".into(), y_label: "MiB".into(), lines: rss },
     ];
-    let caption = format!("{} town halls, {}; {}; {}", n, r.get("date"), r.get("build"), r.get("machine"));
+    let caption = [
+        format!("{}; {}; {}", r.get("date"), r.get("build"), r.get("machine")),
+        "Live: from the first kubectl apply of the Municipalities, with the operator running. Standing start: the"
+            .into(),
+        "Municipalities applied first, from the operator's start. Floor: the same, from the floor client's start."
+            .into(),
+    ];
     plot::figure(
-        &format!("concejo onboarding {n} town halls against the floor"),
+        &format!("Onboarding {n} town halls: concejo and the floor"),
         &caption,
         "seconds from the start of each run",
         &panels,
