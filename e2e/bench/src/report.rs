@@ -186,10 +186,18 @@ fn colour(name: &str) -> &'static str {
     }
 }
 
-/// Cores used between consecutive samples, at seconds from `t0`.
+/// At most this many points per line: longer runs are averaged over longer windows.
+const POINTS: usize = 300;
+
+/// Every how many samples a point is drawn.
+fn stride(samples: usize) -> usize {
+    samples.div_ceil(POINTS).max(1)
+}
+
+/// Cores used between samples (averaged over [`stride`] samples), at seconds from `t0`.
 fn rates(samples: &[(f64, f64, f64)], t0: f64) -> Vec<(f64, f64)> {
-    samples
-        .windows(2)
+    let kept: Vec<_> = samples.iter().step_by(stride(samples.len())).collect();
+    kept.windows(2)
         .filter(|w| w[1].0 > w[0].0)
         .map(|w| (w[1].0 - t0, (w[1].1 - w[0].1) / (w[1].0 - w[0].0)))
         .filter(|p| p.0 >= 0.0)
@@ -231,7 +239,12 @@ fn figure(r: &Results) -> String {
         }
         cpu.push(Line { name: name.clone(), colour: colour(name), points: rate });
         if matches!(name.as_str(), "kube-apiserver" | "etcd" | "concejo" | "kube-controller-manager") {
-            let mem = samples.iter().map(|s| (s.0 - t0, s.2 / 1024.0)).filter(|p| p.0 >= 0.0).collect();
+            let mem = samples
+                .iter()
+                .step_by(stride(samples.len()))
+                .map(|s| (s.0 - t0, s.2 / 1024.0))
+                .filter(|p| p.0 >= 0.0)
+                .collect();
             rss.push(Line { name: name.clone(), colour: colour(name), points: mem });
         }
     }
@@ -262,4 +275,18 @@ fn figure(r: &Results) -> String {
         "seconds from the start of each run",
         &panels,
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_runs_are_drawn_with_a_bounded_number_of_points() {
+        let samples: Vec<(f64, f64, f64)> = (0..1000).map(|i| (i as f64 * 0.5, i as f64 * 0.25, 0.0)).collect();
+        let line = rates(&samples, 0.0);
+        assert!(line.len() <= POINTS, "{}", line.len());
+        assert!(line.iter().all(|p| (p.1 - 0.5).abs() < 1e-9), "half a core all along");
+        assert_eq!(rates(&samples[..10], 0.0).len(), 9);
+    }
 }
