@@ -67,6 +67,20 @@ wait_watcher() {
 }
 # Seconds from $2 (unix seconds) to the last line of a series file.
 last_of() { secs "$2" "$(sort -n "$1" | tail -1 | cut -f1)"; }
+# Waits for the watcher of run $1 (started at $2) and puts <run>_ready_s: the seconds to the last
+# tenant Ready or, when the timeout came first, that it was not reached (never an extrapolation).
+# Returns 1 when not all were Ready.
+ready_or_not() {
+  if wait_watcher; then
+    put "$1_ready_s" "$(last_of "$results/ready-$1.tsv" "$2")"
+    return 0
+  fi
+  local seen
+  seen=$(wc -l <"$results/ready-$1.tsv")
+  put "$1_ready_s" "not reached in $timeout s ($seen of $n Ready)"
+  log "$1: only $seen of $n Ready within ${timeout}s (CONCEJO_BENCH_TIMEOUT): reported as not reached; see $oplog"
+  return 1
+}
 
 # kubectl apply of a manifest with kubectl's PID visible to the sampler.
 kapply() {
@@ -143,9 +157,10 @@ wait_reconciled() {
   printf '%s' "$reached"
 }
 
-# Counts of the objects concejo manages, by kind: the floor must make the same set.
+# Counts of the objects concejo manages, by kind: the floor must make the same set. (`-o name`
+# prints page by page: no list of every object held in kubectl's memory.)
 managed_objects() {
   "$kubectl" get namespaces,resourcequotas,limitranges,networkpolicies,rolebindings,secrets,validatingadmissionpolicies,validatingadmissionpolicybindings \
-    -A -l app.kubernetes.io/managed-by=concejo -o jsonpath='{range .items[*]}{.kind}{"\n"}{end}' |
+    -A -l app.kubernetes.io/managed-by=concejo -o name | cut -d/ -f1 |
     sort | uniq -c | awk '{ printf "%s%s:%s", sep, $2, $1; sep = "," }'
 }

@@ -31,6 +31,14 @@ impl Results {
         self.values.get(key).map(String::as_str).filter(|v| !v.is_empty()).unwrap_or("n/a")
     }
 
+    /// A duration with its unit, or what was recorded instead ("not reached in ...").
+    pub fn secs(&self, key: &str) -> String {
+        match self.num(key) {
+            Some(_) => format!("{} s", self.get(key)),
+            None => self.get(key).to_owned(),
+        }
+    }
+
     fn num(&self, key: &str) -> Option<f64> {
         self.values.get(key)?.parse().ok()
     }
@@ -115,18 +123,18 @@ pub fn print(r: &Results, plot_path: Option<&Path>) -> anyhow::Result<()> {
     );
     println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     println!(
-        "| {} | {n} | {} s | {} s | {} s | {} s | {} (live: {}) | {}, {} | {} | {} s | {} / {} MB | {}, {} | {} / {} ms | {} / {} ms |",
+        "| {} | {n} | {} | {} | {} | {} | {} (live: {}) | {}, {} | {} | {} | {} / {} MB | {}, {} | {} / {} ms | {} / {} ms |",
         r.get("date"),
-        r.get("live_ready_s"),
-        r.get("live_kubectl_s"),
-        r.get("standing_ready_s"),
-        r.get("floor_s"),
+        r.secs("live_ready_s"),
+        r.secs("live_kubectl_s"),
+        r.secs("standing_ready_s"),
+        r.secs("floor_s"),
         ratio(standing, floor),
         ratio(live, floor_total),
         r.get("live_api_requests_per_tenant"),
         r.get("live_api_writes_per_tenant"),
         r.get("live_concejo_writes_per_tenant"),
-        r.get("live_operator_cpu_s"),
+        r.secs("live_operator_cpu_s"),
         mb(r.get("operator_rss_end_kb")),
         mb(r.get("operator_hwm_kb")),
         r.get("resync_api_writes_not_heartbeats"),
@@ -146,14 +154,14 @@ pub fn print(r: &Results, plot_path: Option<&Path>) -> anyhow::Result<()> {
         ("standing", "concejo, standing start", "standing_ready_s", "proc-standing.tsv"),
         ("floor", "floor", "floor_s", "proc-floor.tsv"),
     ] {
-        if r.num(time).is_none() {
+        if r.values.get(time).is_none() {
             continue;
         }
         let (busy, others) = r.machine(proc);
         let k = |s: &str| r.get(&format!("{run}_{s}")).to_owned();
         println!(
-            "| {n} | {label} | {} s | {} s / {} MB | {} s / {} MB | {} / {} ms | {} ms | {} / {} ms | {} ms | {busy} ({others}) cores |",
-            r.get(time),
+            "| {n} | {label} | {} | {} s / {} MB | {} s / {} MB | {} / {} ms | {} ms | {} / {} ms | {} ms | {busy} ({others}) cores |",
+            r.secs(time),
             k("apiserver_cpu_s"),
             k("apiserver_rss_mb"),
             k("etcd_cpu_s"),
