@@ -156,7 +156,7 @@ pub fn print(r: &Results, plot_path: Option<&Path>) -> anyhow::Result<()> {
         ("standing", "concejo, standing start", "standing_ready_s", "proc-standing.tsv"),
         ("floor", "floor", "floor_s", "proc-floor.tsv"),
     ] {
-        if r.values.get(time).is_none() {
+        if !r.values.contains_key(time) {
             continue;
         }
         let (busy, others) = r.machine(proc);
