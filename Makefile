@@ -68,11 +68,15 @@ demo-stop: ## stop the demo's operator (the cluster keeps running; `make cluster
 	@e2e/demo.sh stop
 
 .PHONY: bench
-bench: ## benchmarks (release build); results are recorded in docs/benchmarks.md
+bench: tools ## benchmarks (release build): León (211) and Castilla y León (2,248) against the floor; docs/benchmarks.md
 	cargo bench -p concejo --bench certificates
 	e2e/bench/scale.sh 24
 	CONCEJO_BENCH_SUITE=1 e2e/bench/scale.sh 24
 	e2e/bench/scale.sh 05 09 24 34 37 40 42 47 49
+
+.PHONY: bench-spain
+bench-spain: tools ## the scale benchmark for all of Spain: 52 provinces, 8,131 town halls (long)
+	e2e/bench/scale.sh all
 
 PROVINCES ?= 24
 .PHONY: bench-scale

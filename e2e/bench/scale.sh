@@ -1,35 +1,49 @@
 #!/usr/bin/env bash
-# Scale benchmark: onboards every town hall of the given provinces on a fresh, dedicated local
-# control plane and records how long until all are Ready and what it cost the operator.
+# Scale benchmark: onboards every town hall of the given provinces on fresh, dedicated local control
+# planes, side by side with the floor, and prints one results row for docs/benchmarks.md.
 #
 #   e2e/bench/scale.sh <INE province code>...
 #   e2e/bench/scale.sh 24                                  # León: 211 town halls
 #   e2e/bench/scale.sh 05 09 24 34 37 40 42 47 49          # Castilla y León: 2,248
+#   e2e/bench/scale.sh all                                 # Spain, 52 provinces: 8,131
 #
+# Three runs, each on its own fresh control plane (docs/benchmarks.md says what each figure is):
+#   live      the operator runs; every Municipality is applied in one kubectl call; time from that
+#             first apply to all Ready; an idle phase; a full resync (operator restarted, nothing
+#             changed); spec change -> Ready and deleted NetworkPolicy -> restored, one at a time;
+#   standing  every Municipality is in the API before the operator starts; time from its start to
+#             all Ready (the same starting point as the floor's);
+#   floor     no operator: the bench's floor client (concejo-bench floor) applies exactly the
+#             objects concejo makes, with concejo's concurrency, and nothing else.
 # It never touches the e2e/demo cluster: its control plane lives in $CONCEJO_CACHE/bench-cluster on
-# other ports, starts from an empty etcd and is removed at the end. The operator is the release
-# build of this checkout (or $CONCEJO_BIN), copied to $CONCEJO_CACHE/bench/bin and run from there;
-# its log and the applied manifests stay in $CONCEJO_CACHE/bench after the run.
+# other ports and is removed after each run. The operator is the release build of this checkout (or
+# $CONCEJO_BIN), copied to $CONCEJO_CACHE/bench/bin; logs, manifests, /metrics scrapes and series
+# stay in $CONCEJO_CACHE/bench/results/<N>; the figure goes to docs/bench/onboarding-<N>.svg.
 #
-# Knobs (environment): CONCEJO_BIN (use this binary, no build), CONCEJO_BENCH_TIMEOUT (seconds to
-# all Ready, default 1800), CONCEJO_BENCH_IDLE (seconds of the idle phase, default 60),
-# CONCEJO_BENCH_KEEP=1 (leave the cluster and the operator up), CONCEJO_BENCH_PORT_BASE (default
-# 42000: etcd +379/+380, API +443, controller manager +257, scheduler +259, kwok +247, operator
-# +80), CONCEJO_BENCH_ARGS (extra `concejo run` flags), CONCEJO_BENCH_SUITE=1 (every town hall with
-# the collaboration suite: volumes bound by the local provisioner, four workloads each, and the
-# provinces' office pools).
+# Knobs (environment): CONCEJO_BIN (use this binary, no build), CONCEJO_BENCH_RUNS (default
+# "live standing floor"), CONCEJO_BENCH_SAMPLES (spec-change and drift samples each, default 100;
+# 0 skips them), CONCEJO_BENCH_TIMEOUT (seconds to all Ready, default 3600), CONCEJO_BENCH_IDLE
+# (seconds of the idle phase, default 60), CONCEJO_BENCH_CONCURRENCY (operator and floor; default
+# concejo's), CONCEJO_BENCH_KEEP=1 (leave the last run's cluster up), CONCEJO_BENCH_PORT_BASE
+# (default 42000: etcd +379/+380, API +443, controller manager +257, scheduler +259, kwok +247,
+# operator +80, audit webhook +280), CONCEJO_BENCH_ARGS (extra `concejo run` flags),
+# CONCEJO_BENCH_PLOT_DIR (default docs/bench), CONCEJO_BENCH_SUITE=1 (every town hall with the
+# collaboration suite and backups off; live run only, no samples unless asked).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 repo=$PWD
+# shellcheck source=e2e/bench/lib.sh
+source e2e/bench/lib.sh
 
-log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
-die() { log "error: $*"; exit 1; }
-
-(($# > 0)) || { sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+(($# > 0)) || { sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+if [[ $* == all ]]; then
+  mapfile -t all < <(tail -n +2 operator/data/provinces.csv | cut -d, -f1)
+  set -- "${all[@]}"
+fi
 codes=()
 for c in "$@"; do
   [[ $c =~ ^[0-9]{2}$ ]] && grep -q "^$c," operator/data/provinces.csv ||
-    die "$c is not a 2-digit INE province code (01-52, e.g. 24 for León)"
+    die "$c is not a 2-digit INE province code (01-52, e.g. 24 for León), or 'all'"
   [[ " ${codes[*]} " == *" $c "* ]] || codes+=("$c")
 done
 
@@ -37,23 +51,28 @@ cache=${CONCEJO_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/concejo}
 bench=$cache/bench
 export CONCEJO_CLUSTER_DIR=$cache/bench-cluster
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$cache/target}
-timeout=${CONCEJO_BENCH_TIMEOUT:-1800}
+timeout=${CONCEJO_BENCH_TIMEOUT:-3600}
 idle=${CONCEJO_BENCH_IDLE:-60}
+samples=${CONCEJO_BENCH_SAMPLES:-100}
+runs=${CONCEJO_BENCH_RUNS:-live standing floor}
 suite=${CONCEJO_BENCH_SUITE:-}
-suite_spec=; suite_flag=; suite_note=
+suite_spec=; suite_flag=; tag=
 if [[ -n $suite ]]; then
   suite_spec=', storage: {classes: [{name: local-path, encrypted: true}]}, office: {enabled: true}'
   suite_flag=--collaboration
-  suite_note=' with the suite'
+  tag=-suite
+  runs=live # the floor builds tenants without the suite only
+  samples=${CONCEJO_BENCH_SAMPLES:-0} # a suite does not fit the smaller plan the spec changes move to
 fi
+concurrency_flag=
+[[ -n ${CONCEJO_BENCH_CONCURRENCY:-} ]] && concurrency_flag="--concurrency $CONCEJO_BENCH_CONCURRENCY"
 base=${CONCEJO_BENCH_PORT_BASE:-42000}
 export CONCEJO_ETCD_PORT=$((base + 379)) CONCEJO_API_PORT=$((base + 443)) CONCEJO_KCM_PORT=$((base + 257))
-export CONCEJO_SCHEDULER_PORT=$((base + 259)) CONCEJO_KWOK_PORT=$((base + 247))
+export CONCEJO_SCHEDULER_PORT=$((base + 259)) CONCEJO_KWOK_PORT=$((base + 247)) CONCEJO_AUDIT_PORT=$((base + 280))
 http=127.0.0.1:$((base + 80))
 cluster=e2e/cluster/cluster.sh
 export KUBECONFIG=$CONCEJO_CLUSTER_DIR/kubeconfig
 kubectl=$CONCEJO_CLUSTER_DIR/bin/kubectl
-oplog=$bench/concejo.log
 manifests=$bench/manifests
 mkdir -p "$bench/bin" "$manifests"
 
@@ -61,28 +80,10 @@ mkdir -p "$bench/bin" "$manifests"
 exec 9>"$bench/lock"
 flock -n 9 || die "another e2e/bench/scale.sh is running (lock $bench/lock)"
 
-listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-now() { printf '%s' "$EPOCHREALTIME"; }
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
-# utime + stime of a process in seconds.
-cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ sub(/^.*\) /, ""); printf "%.2f", ($12 + $13) / hz }' "/proc/$1/stat"; }
-kb_of() { awk -v k="$2:" '$1 == k { print $2 }' "/proc/$1/status"; }
-mb() { awk -v k="$1" 'BEGIN { printf "%.0f", k / 1024 }'; }
-metrics() { curl -sf --max-time 10 "http://$http/metrics"; }
-# Sum of every series of one counter in a metrics text.
-sum_of() { awk -v m="$1" 'index($0, m "{") == 1 || index($0, m " ") == 1 { s += $NF } END { printf "%d", s }' <<<"$2"; }
-per() { awk -v a="$1" -v n="$2" 'BEGIN { printf "%.2f", a / n }'; }
-
-oppid=""
-stop_operator() {
-  [[ -n $oppid ]] && kill -0 "$oppid" 2>/dev/null || return 0
-  kill -TERM "$oppid" 2>/dev/null || true
-  for _ in $(seq 1 40); do kill -0 "$oppid" 2>/dev/null || break; sleep 0.25; done
-  kill -0 "$oppid" 2>/dev/null && kill -KILL "$oppid" 2>/dev/null || true
-  rm -f "$CONCEJO_CLUSTER_DIR/pids/concejo"
-}
 cleanup() {
   local rc=$?
+  stop_sampler
+  [[ -z $watcher ]] || kill "$watcher" 2>/dev/null || true
   if [[ ${CONCEJO_BENCH_KEEP:-} == 1 ]]; then
     log "CONCEJO_BENCH_KEEP=1: operator (pid ${oppid:-none}, $http) and cluster left up;" \
       "stop them with: CONCEJO_CLUSTER_DIR=$CONCEJO_CLUSTER_DIR $cluster down"
@@ -90,32 +91,37 @@ cleanup() {
     stop_operator
     "$cluster" down 2>&1 | sed 's/^/  /' >&2 || true
   fi
-  ((rc == 0)) || log "failed (exit $rc); operator log: $oplog"
+  ((rc == 0)) || log "failed (exit $rc); logs and results in ${results:-$bench}"
   exit "$rc"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# ---- the operator binary ------------------------------------------------------------------
+# ---- the binaries -----------------------------------------------------------------------------
+t=$SECONDS
 if [[ -n ${CONCEJO_BIN:-} ]]; then
   [[ -x $CONCEJO_BIN ]] || die "CONCEJO_BIN=$CONCEJO_BIN is not an executable"
   src=$CONCEJO_BIN
   build="CONCEJO_BIN=$CONCEJO_BIN"
+  log "building the bench harness (cargo build --release -p concejo-e2e --bin concejo-bench)"
+  cargo build --release -p concejo-e2e --bin concejo-bench
 else
-  log "building the release operator (cargo build --release -p concejo --bin concejo)"
-  t=$SECONDS
-  cargo build --release -p concejo --bin concejo
+  log "building the release operator and the bench harness"
+  cargo build --release -p concejo --bin concejo -p concejo-e2e --bin concejo-bench
   src=$CARGO_TARGET_DIR/release/concejo
   build="release build of $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- operator Cargo.lock Cargo.toml || echo +uncommitted)"
-  log "built in $((SECONDS - t))s"
 fi
-# A copy, so a later cargo build cannot change what is being measured; named `concejo` so that
-# `cluster.sh down` also stops it if this script is killed without running its trap.
+log "built in $((SECONDS - t))s"
+# Copies, so a later cargo build cannot change what is being measured; the operator named
+# `concejo` so that `cluster.sh down` also stops it if this script is killed without its trap.
 cp "$src" "$bench/bin/concejo.new" && mv -f "$bench/bin/concejo.new" "$bench/bin/concejo"
+cp "$CARGO_TARGET_DIR/release/concejo-bench" "$bench/bin/concejo-bench.new"
+mv -f "$bench/bin/concejo-bench.new" "$bench/bin/concejo-bench"
 concejo=$bench/bin/concejo
+harness=$bench/bin/concejo-bench
 binsum=$(sha256sum "$concejo" | cut -c1-12)
 
-# ---- manifests (before the clock starts) ----------------------------------------------------
+# ---- manifests (before any clock starts) ----------------------------------------------------
 slug() {
   sed -e 's/[ÁÀ]/A/g; s/á/a/g; s/à/a/g; s/É/E/g; s/é/e/g; s/è/e/g; s/Í/I/g; s/í/i/g; s/ï/i/g' \
     -e 's/Ó/O/g; s/ó/o/g; s/ò/o/g; s/Ú/U/g; s/ú/u/g; s/ü/u/g; s/Ñ/N/g; s/ñ/n/g; s/ç/c/g' <<<"$1" |
@@ -147,157 +153,47 @@ done | awk '
   }
   { print }
   END { if (renamed) printf "%d names taken by another province got their INE code appended\n", renamed > "/dev/stderr" }
-' >"$manifests/municipalities.yaml"
+' | if [[ -n $suite ]]; then
+  # The bench's provinces have no backup target; tenants with volumes would wait for one
+  # (BackupReady=False, TargetMissing) and never be Ready: the suite is measured without backups.
+  sed 's/collaboration: {enabled: true}}$/collaboration: {enabled: true}, backup: {enabled: false}}/'
+else
+  cat
+fi >"$manifests/municipalities.yaml"
 n=$(grep -c '^kind: Municipality$' "$manifests/municipalities.yaml")
 log "${#codes[@]} province(s) (${codes[*]}): $n Municipalities; manifests in $manifests"
 
-# ---- a fresh, dedicated control plane -------------------------------------------------------
-log "removing what is left of an earlier bench cluster ($CONCEJO_CLUSTER_DIR)"
-"$cluster" down 2>&1 | sed 's/^/  /' >&2
-for p in "$CONCEJO_ETCD_PORT" $((CONCEJO_ETCD_PORT + 1)) "$CONCEJO_API_PORT" "$CONCEJO_KCM_PORT" \
-  "$CONCEJO_SCHEDULER_PORT" "$CONCEJO_KWOK_PORT" "${http##*:}"; do
-  listening "$p" && die "port $p is in use; choose other ports with CONCEJO_BENCH_PORT_BASE"
-done
-if pgrep -x build.sh >/dev/null || pgrep -f e2e/cluster/build.sh >/dev/null; then
-  die "e2e/cluster/build.sh is running (building the control plane); run the benchmark when it is done"
-fi
-log "starting a dedicated control plane in $CONCEJO_CLUSTER_DIR (API on :$CONCEJO_API_PORT)"
-"$cluster" up 2>&1 >/dev/null 9>&- | sed 's/^/  /' >&2
-"$cluster" status || die "the bench control plane did not come up"
-
-log "installing the CRDs"
-"$kubectl" apply --server-side --force-conflicts --field-manager concejo-bench -f crds/ >/dev/null
-"$kubectl" wait --for condition=Established --timeout 60s -f crds/ >/dev/null
-"$kubectl" apply --server-side --force-conflicts --field-manager concejo-bench -f charts/concejo/templates/tenant-roles.yaml >/dev/null
-
-log "starting the operator ($http); its log is $oplog"
-# shellcheck disable=SC2086 # CONCEJO_BENCH_ARGS is a list of flags
-setsid "$concejo" run --http-addr "$http" --leader-election false ${CONCEJO_BENCH_ARGS:-} \
-  >"$oplog" 2>&1 </dev/null 9>&- &
-oppid=$!
-echo "$oppid" >"$CONCEJO_CLUSTER_DIR/pids/concejo"
-for i in $(seq 1 120); do
-  curl -sf --max-time 1 "http://$http/readyz" >/dev/null 2>&1 && break
-  kill -0 "$oppid" 2>/dev/null || { tail -20 "$oplog" >&2; die "the operator exited"; }
-  ((i < 120)) || die "the operator was not ready within 60s"
-  sleep 0.5
-done
-
-log "applying the ServicePlans and Province(s)"
-"$kubectl" apply --server-side --force-conflicts --field-manager concejo-bench -f "$manifests/provinces-plans.yaml" >/dev/null
-
-# ---- onboarding ------------------------------------------------------------------------------
-others=$(($(pgrep -xc kube-apiserver || true) - 1))
-load=$(cut -d' ' -f1-3 /proc/loadavg)
-api_pid=$(cat "$CONCEJO_CLUSTER_DIR/pids/kube-apiserver")
-etcd_pid=$(cat "$CONCEJO_CLUSTER_DIR/pids/etcd")
-cpu0=$(cpu_of "$oppid") api_cpu0=$(cpu_of "$api_pid") etcd_cpu0=$(cpu_of "$etcd_pid")
-log "applying $n Municipalities in one kubectl call (load average $load)"
-t0=$(now)
-"$kubectl" apply --server-side --force-conflicts --field-manager concejo-bench -f "$manifests/municipalities.yaml" >/dev/null
-t1=$(now)
-apply_s=$(secs "$t0" "$t1")
-log "kubectl applied $n Municipalities in ${apply_s}s"
-
-phases() { "$kubectl" get municipalities -o jsonpath='{range .items[*]}{.status.phase}{"\n"}{end}'; }
-# Every 5 s (a list of every Municipality costs the API server too); the time reported is taken
-# from the Ready conditions afterwards, so it does not depend on this interval.
-while :; do
-  ready=$(phases | grep -c '^Ready$' || true)
-  el=$(secs "$t0" "$(now)")
-  if ((ready >= n)); then
-    t2=$(now)
-    break
-  fi
-  log "$ready/$n Ready, ${el}s since the first apply"
-  if ((${el%.*} > timeout)); then
-    phases | sort | uniq -c | sed 's/^/  /' >&2
-    grep -E ' (WARN|ERROR) ' "$oplog" | tail -10 >&2 || true
-    die "only $ready of $n Ready after ${timeout}s (CONCEJO_BENCH_TIMEOUT); see $oplog"
-  fi
-  sleep 5
-done
-cpu1=$(cpu_of "$oppid")
-m1=$(metrics)
-printf '%s\n' "$m1" >"$bench/metrics-ready.txt"
-api_cpu=$(secs "$api_cpu0" "$(cpu_of "$api_pid")")
-etcd_cpu=$(secs "$etcd_cpu0" "$(cpu_of "$etcd_pid")")
-polled_s=$(secs "$t0" "$t2")
-# The moment the last one turned Ready, from the Ready conditions (1 s resolution, no polling lag).
-lastready=$("$kubectl" get municipalities \
-  -o jsonpath='{range .items[*]}{range .status.conditions[?(@.type=="Ready")]}{.lastTransitionTime}{"\n"}{end}{end}' | sort | tail -1)
-ready_s=$(secs "$t0" "$(date -d "$lastready" +%s)")
-log "all $n Ready: last Ready at $lastready, ${ready_s}s after the first apply (seen by polling at ${polled_s}s)"
-
-rss=$(kb_of "$oppid" VmRSS)
-hwm=$(kb_of "$oppid" VmHWM)
-reconciles=$(sum_of concejo_reconciles_total "$m1")
-writes=$(sum_of concejo_api_writes_total "$m1")
-errors=$(sum_of concejo_reconcile_errors_total "$m1")
-log "writes by kind and verb:"
-grep '^concejo_api_writes_total{' <<<"$m1" | sed 's/^concejo_api_writes_total/  /' >&2 || true
-
-# ---- idle -----------------------------------------------------------------------------------
-log "idle phase: ${idle}s with nothing changing"
-sleep "$idle"
-m2=$(metrics)
-printf '%s\n' "$m2" >"$bench/metrics-idle.txt"
-cpu2=$(cpu_of "$oppid")
-idle_writes=$(($(sum_of concejo_api_writes_total "$m2") - writes))
-idle_reconciles=$(($(sum_of concejo_reconciles_total "$m2") - reconciles))
-idle_cpu=$(secs "$cpu1" "$cpu2")
-rss_idle=$(kb_of "$oppid" VmRSS)
-if ((idle_writes != 0 || idle_reconciles != 0)); then
-  log "changes during the idle phase (metrics in $bench/metrics-ready.txt and metrics-idle.txt):"
-  awk 'FNR == NR { a[$1] = $NF; next } /^concejo_(api_writes|reconciles)_total/ && $NF != a[$1] { printf "  %s +%d\n", $1, $NF - a[$1] }' \
-    "$bench/metrics-ready.txt" "$bench/metrics-idle.txt" >&2
-fi
-hwm=$(kb_of "$oppid" VmHWM)
-warns=$(grep -cE ' WARN ' "$oplog" || true)
-errs=$(grep -cE ' ERROR ' "$oplog" || true)
-kill -0 "$oppid" 2>/dev/null || die "the operator exited during the run; see $oplog"
-
-# ---- summary --------------------------------------------------------------------------------
-date=$(date +%F)
-op_cpu=$(secs "$cpu0" "$cpu1")
+results=$bench/results/$n$tag
+rm -rf "$results" && mkdir -p "$results"
+oplog=$results/concejo.log
 model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
-cat <<EOF
+command="e2e/bench/scale.sh $*"
+[[ ${#codes[@]} == 52 ]] && command="e2e/bench/scale.sh all"
+put date "$(date +%F)"; put command "$command"; put build "$build"; put binary_sha256 "$binsum"
+put provinces "${codes[*]}"; put n "$n"; put variant "${suite:+with the suite}"; put cores "$(nproc)"; put runs "$runs"
+put machine "$(nproc) cores, $model, $mem memory, Linux $(uname -r)"
+put load_average_before "$(cut -d' ' -f1-3 /proc/loadavg)"
+put concurrency "${CONCEJO_BENCH_CONCURRENCY:-default}"
 
-Machine: $(nproc) cores, $model, $mem memory, Linux $(uname -r)
-Command: e2e/bench/scale.sh ${codes[*]}   ($date, $build, binary sha256 $binsum)
+source e2e/bench/runs.sh
+for run in $runs; do
+  started=$SECONDS
+  case $run in
+    live) run_live ;;
+    standing) run_standing ;;
+    floor) run_floor ;;
+    *) die "unknown run $run (CONCEJO_BENCH_RUNS: live, standing, floor)" ;;
+  esac
+  put "${run}_wall_s" $((SECONDS - started))
+  log "$run run done in $((SECONDS - started)) s"
+done
 
-| date | provinces | N | first apply to all Ready | kubectl apply | operator CPU | RSS / peak | reconciles (per tenant) | API writes (per tenant) | idle ${idle} s: writes, reconciles |
-| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |
-| $date | ${codes[*]}$suite_note | $n | ${ready_s} s | ${apply_s} s | ${op_cpu} s | $(mb "$rss_idle") / $(mb "$hwm") MB | $reconciles ($(per "$reconciles" "$n")) | $writes ($(per "$writes" "$n")) | $idle_writes, $idle_reconciles |
-
-date=$date
-build=$build
-binary_sha256=$binsum
-provinces=${codes[*]}
-n=$n
-ready_s=$ready_s
-ready_polled_s=$polled_s
-kubectl_apply_s=$apply_s
-operator_cpu_s=$op_cpu
-operator_rss_kb=$rss
-operator_rss_after_idle_kb=$rss_idle
-operator_peak_rss_kb=$hwm
-reconciles=$reconciles
-reconciles_per_tenant=$(per "$reconciles" "$n")
-reconcile_errors=$errors
-api_writes=$writes
-api_writes_per_tenant=$(per "$writes" "$n")
-idle_s=$idle
-idle_api_writes=$idle_writes
-idle_reconciles=$idle_reconciles
-idle_operator_cpu_s=$idle_cpu
-apiserver_cpu_s=$api_cpu
-etcd_cpu_s=$etcd_cpu
-operator_log_warn_lines=$warns
-operator_log_error_lines=$errs
-load_average_before=$load
-other_control_planes=$others
-machine=$(nproc) cores, $model, $mem
-EOF
-((others == 0)) || log "note: $others other kube-apiserver(s) ran on this machine during the run; numbers are noisier"
+# ---- results -----------------------------------------------------------------------------------
+plot_dir=${CONCEJO_BENCH_PLOT_DIR:-$repo/docs/bench}
+mkdir -p "$plot_dir"
+echo
+"$harness" report --dir "$results" --plot "$plot_dir/onboarding-$n$tag.svg" | tee "$results/report.md"
+echo
+gzip -f "$results"/api-*.txt "$results"/etcd-*.txt
+log "every figure: $results/results.env; the /metrics scrapes (gzipped), series and log next to it"
