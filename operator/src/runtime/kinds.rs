@@ -41,26 +41,23 @@ fn key_of<K: Kind>(namespace: Option<&str>, name: &str) -> ObjectRef<K> {
     }
 }
 
-impl<K: Kind> Cached for Store<K> {
-    fn live(&self, namespace: Option<&str>, name: &str) -> Option<Value> {
-        self.get(&key_of(namespace, name)).and_then(|o| serde_json::to_value(&*o).ok())
-    }
+/// The cache of one managed kind: one watch, or one watch per name ([`ByName`]).
+#[derive(Clone)]
+enum Kept<K: Kind> {
+    One(Store<K>),
+    ByName(ByName<K>),
+}
 
-    fn present(&self, namespace: Option<&str>, name: &str) -> bool {
-        self.get(&key_of(namespace, name)).is_some_and(|o| o.meta().deletion_timestamp.is_none())
-    }
-
-    fn synced(&self) -> BoxFuture<'static, ()> {
-        let store = self.clone();
-        Box::pin(async move { watches::synced(&store).await })
-    }
-
-    fn len(&self) -> usize {
-        self.state().len()
+impl<K: Kind> Kept<K> {
+    fn get(&self, key: &ObjectRef<K>) -> Option<Arc<K>> {
+        match self {
+            Kept::One(store) => store.get(key),
+            Kept::ByName(caches) => caches.get(key),
+        }
     }
 }
 
-impl<K: Kind> Cached for ByName<K> {
+impl<K: Kind> Cached for Kept<K> {
     fn live(&self, namespace: Option<&str>, name: &str) -> Option<Value> {
         self.get(&key_of(namespace, name)).and_then(|o| serde_json::to_value(&*o).ok())
     }
@@ -70,12 +67,20 @@ impl<K: Kind> Cached for ByName<K> {
     }
 
     fn synced(&self) -> BoxFuture<'static, ()> {
-        let caches = self.clone();
-        Box::pin(async move { caches.synced().await })
+        let kept = self.clone();
+        Box::pin(async move {
+            match kept {
+                Kept::One(store) => watches::synced(&store).await,
+                Kept::ByName(caches) => caches.synced().await,
+            }
+        })
     }
 
     fn len(&self) -> usize {
-        self.objects()
+        match self {
+            Kept::One(store) => store.state().len(),
+            Kept::ByName(caches) => caches.objects(),
+        }
     }
 }
 
@@ -106,16 +111,15 @@ impl Caches {
     /// The typed cache of a kind (for steps that read objects, like the certificate decision);
     /// none for a kind watched name by name (read those with [`Caches::get`]).
     pub fn store<K: Kind>(&self) -> Option<&Store<K>> {
-        self.typed.get(&TypeId::of::<K>())?.downcast_ref()
+        match self.typed.get(&TypeId::of::<K>())?.downcast_ref::<Kept<K>>()? {
+            Kept::One(store) => Some(store),
+            Kept::ByName(_) => None,
+        }
     }
 
     /// One cached object of any managed kind.
     pub fn get<K: Kind>(&self, key: &ObjectRef<K>) -> Option<Arc<K>> {
-        let cache = self.typed.get(&TypeId::of::<K>())?;
-        match cache.downcast_ref::<Store<K>>() {
-            Some(store) => store.get(key),
-            None => cache.downcast_ref::<ByName<K>>()?.get(key),
-        }
+        self.typed.get(&TypeId::of::<K>())?.downcast_ref::<Kept<K>>()?.get(key)
     }
 
     /// Resolves once every cache has its first full list.
@@ -127,14 +131,17 @@ impl Caches {
 
     /// Adds the cache of one kind (start-up does it for every registered kind; tests fill their own).
     pub fn insert<K: Kind>(&mut self, store: Store<K>) {
-        self.by_kind.insert(key(&ApiResource::erase::<K>(&())), Arc::new(store.clone()));
-        self.typed.insert(TypeId::of::<K>(), Arc::new(store));
+        self.add(Kept::One(store));
     }
 
     /// Adds the caches of a kind watched name by name.
     fn insert_by_name<K: Kind>(&mut self, caches: ByName<K>) {
-        self.by_kind.insert(key(&ApiResource::erase::<K>(&())), Arc::new(caches.clone()));
-        self.typed.insert(TypeId::of::<K>(), Arc::new(caches));
+        self.add(Kept::ByName(caches));
+    }
+
+    fn add<K: Kind>(&mut self, kept: Kept<K>) {
+        self.by_kind.insert(key(&ApiResource::erase::<K>(&())), Arc::new(kept.clone()));
+        self.typed.insert(TypeId::of::<K>(), Arc::new(kept));
     }
 
     /// Objects cached, over every kind.
