@@ -41,7 +41,7 @@ const WRITE: &[&str] = &["get", "list", "watch", "create", "update", "patch", "d
 
 /// What the tenant runs: (API group, resources).
 const WORKLOADS: &[(&str, &[&str])] = &[
-    ("", &["pods", "services", "configmaps", "persistentvolumeclaims", "serviceaccounts", "endpoints"]),
+    ("", &["pods", "services", "configmaps", "persistentvolumeclaims", "serviceaccounts"]),
     ("apps", &["deployments", "statefulsets", "replicasets", "deployments/scale", "statefulsets/scale"]),
     ("batch", &["jobs", "cronjobs"]),
     ("autoscaling", &["horizontalpodautoscalers"]),
@@ -56,6 +56,12 @@ const GUARDRAILS: &[(&str, &[&str])] = &[
     ("rbac.authorization.k8s.io", &["roles", "rolebindings"]),
     ("events.k8s.io", &["events"]),
 ];
+
+/// Read, never written: Endpoints and EndpointSlices are what Services resolve to. Written by
+/// hand, they point a Service (and so the province's ingress controller, which every tenant's
+/// policies let in) at another tenant's pods (CVE-2021-25740); Kubernetes' own `edit` role dropped
+/// them for that reason. The tenant's Services get theirs from their selectors.
+const ROUTING: &[(&str, &[&str])] = &[("", &["endpoints"]), ("discovery.k8s.io", &["endpointslices"])];
 
 fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
     PolicyRule {
@@ -72,7 +78,7 @@ fn admin_rules() -> Vec<PolicyRule> {
     rules.push(rule("", &["pods/log"], READ));
     rules.push(rule("", &["pods/exec", "pods/portforward"], &["get", "create"]));
     rules.push(rule("concejo.dev", BACKUP_KINDS, REQUESTS));
-    rules.extend(GUARDRAILS.iter().map(|(g, r)| rule(g, r, READ)));
+    rules.extend(ROUTING.iter().chain(GUARDRAILS).map(|(g, r)| rule(g, r, READ)));
     rules
 }
 
@@ -81,7 +87,7 @@ fn auditor_rules() -> Vec<PolicyRule> {
     let mut rules: Vec<_> = WORKLOADS.iter().map(|(g, r)| rule(g, r, READ)).collect();
     rules.push(rule("", &["pods/log"], READ));
     rules.push(rule("concejo.dev", BACKUP_KINDS, READ));
-    rules.extend(GUARDRAILS.iter().map(|(g, r)| rule(g, r, READ)));
+    rules.extend(ROUTING.iter().chain(GUARDRAILS).map(|(g, r)| rule(g, r, READ)));
     rules
 }
 
@@ -176,7 +182,16 @@ mod tests {
         let admin = roles.iter().find(|r| r.metadata.name.as_deref() == Some(ADMIN)).unwrap();
         for rule in admin.rules.as_ref().unwrap() {
             let guarded = rule.resources.as_ref().unwrap().iter().any(|r| {
-                ["resourcequotas", "limitranges", "networkpolicies", "roles", "rolebindings"].contains(&r.as_str())
+                [
+                    "resourcequotas",
+                    "limitranges",
+                    "networkpolicies",
+                    "roles",
+                    "rolebindings",
+                    "endpoints",
+                    "endpointslices",
+                ]
+                .contains(&r.as_str())
             });
             if guarded {
                 assert!(rule.verbs.iter().all(|v| READ.contains(&v.as_str())), "{rule:?}");
