@@ -75,8 +75,10 @@ pub async fn run(
         cas.push((p, state));
     }
     let first = epoch();
-    ssa::apply(&Api::<ValidatingAdmissionPolicy>::all(client.clone()), &admission::policy()?, &metrics).await?;
-    ssa::apply(&Api::<ValidatingAdmissionPolicyBinding>::all(client.clone()), &admission::binding()?, &metrics).await?;
+    for (policy, binding) in admission::policies()? {
+        ssa::apply(&Api::<ValidatingAdmissionPolicy>::all(client.clone()), &policy, &metrics).await?;
+        ssa::apply(&Api::<ValidatingAdmissionPolicyBinding>::all(client.clone()), &binding, &metrics).await?;
+    }
     let secrets = Api::<Secret>::namespaced(client.clone(), namespace);
     for (p, state) in &cas {
         let secret = ca_secret::build(state, &p.name_any(), &p.spec.ine_code, namespace);

@@ -223,12 +223,14 @@ pub async fn run(
     let runs = municipality::backup::watch(&client, index.clone(), tenant_queue.clone());
 
     // What the API server enforces in every tenant namespace.
-    match (admission::policy(), admission::binding()) {
-        (Ok(policy), Ok(binding)) => {
-            keep_in_place(&client, policy, metrics.clone());
-            keep_in_place(&client, binding, metrics.clone());
+    match admission::policies() {
+        Ok(policies) => {
+            for (policy, binding) in policies {
+                keep_in_place(&client, policy, metrics.clone());
+                keep_in_place(&client, binding, metrics.clone());
+            }
         }
-        (Err(e), _) | (_, Err(e)) => warn!(%e, "the tenant admission policy could not be built"),
+        Err(e) => warn!(%e, "the tenant admission policies could not be built"),
     }
 
     let synced_caches = (

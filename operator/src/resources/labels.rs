@@ -27,6 +27,9 @@ pub const APPLIED_ANNOTATION: &str = "concejo.dev/applied";
 /// On the tenant namespace: the last valid tenant (JSON), which concejo keeps enforcing while a
 /// later edit of the Municipality is invalid.
 pub const ENFORCED_ANNOTATION: &str = "concejo.dev/enforced";
+/// On the tenant namespace: the tenant's hosts, comma-separated, which the admission policy
+/// `concejo-tenant-ingresses` lets its Ingresses serve (and no others).
+pub const HOSTS_ANNOTATION: &str = "concejo.dev/hosts";
 
 /// Value of `app.kubernetes.io/managed-by` and `app.kubernetes.io/name` on managed objects.
 pub const MANAGER: &str = "concejo";

@@ -42,7 +42,10 @@ pub fn build(tenant: &ValidTenant) -> Namespace {
     l.extend(POD_SECURITY.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     // Serializing plain data to JSON cannot fail.
     let enforced = serde_json::to_string(tenant).unwrap_or_default();
-    metadata.annotations = Some(BTreeMap::from([(labels::ENFORCED_ANNOTATION.to_owned(), enforced)]));
+    metadata.annotations = Some(BTreeMap::from([
+        (labels::ENFORCED_ANNOTATION.to_owned(), enforced),
+        (labels::HOSTS_ANNOTATION.to_owned(), tenant.hosts.join(",")),
+    ]));
     Namespace { metadata, ..Namespace::default() }
 }
 
@@ -69,6 +72,8 @@ mod tests {
         assert_eq!(labels[labels::ENS_CATEGORY], "Media");
         assert_eq!(labels["pod-security.kubernetes.io/enforce"], "restricted");
         assert!(ns.spec.is_none(), "the namespace spec is left to Kubernetes");
+        let hosts = &ns.metadata.annotations.as_ref().unwrap()[labels::HOSTS_ANNOTATION];
+        assert_eq!(hosts, "ponferrada.nube.dipuleon.es", "what the ingress policy lets the tenant serve");
     }
 
     #[test]
