@@ -11,7 +11,7 @@ use kube::api::ApiResource;
 
 use super::Context;
 use super::dereference::Inputs;
-use crate::api::v1alpha1::{BackupStatus, ComplianceEntry};
+use crate::api::v1alpha1::{BackupStatus, ComplianceEntry, Subject, SubjectKind};
 use crate::domain::ValidTenant;
 use crate::domain::ens::{self, Backups, Certificate, Evidence};
 use crate::resources::{backup, limit_range, quota, rbac};
@@ -33,14 +33,23 @@ pub fn observe(tenant: &ValidTenant, inputs: &Inputs, ctx: &Context) -> Evidence
             present(ApiResource::erase::<LimitRange>(&()), limit_range::NAME),
         ),
     ];
-    let bindings = rbac::BINDINGS
+    let live_bindings: Vec<(&str, Option<serde_json::Value>)> = rbac::BINDINGS
         .iter()
-        .map(|b| {
-            let live = ctx.caches.live(&ApiResource::erase::<RoleBinding>(&()), Some(&ns), b);
+        .map(|b| (*b, ctx.caches.live(&ApiResource::erase::<RoleBinding>(&()), Some(&ns), b)))
+        .collect();
+    let bindings = live_bindings
+        .iter()
+        .map(|(b, live)| {
             let role = live
+                .as_ref()
                 .and_then(|l| Some(format!("{}/{}", l["roleRef"]["kind"].as_str()?, l["roleRef"]["name"].as_str()?)));
             (b.to_string(), role)
         })
+        .collect();
+    let unlisted_subjects = live_bindings
+        .iter()
+        .zip([&tenant.admins, &tenant.auditors])
+        .map(|((b, live), listed)| (b.to_string(), unlisted(live.as_ref(), listed)))
         .collect();
     let roles = rbac::BINDINGS
         .iter()
@@ -85,12 +94,30 @@ pub fn observe(tenant: &ValidTenant, inputs: &Inputs, ctx: &Context) -> Evidence
         isolation,
         bindings,
         roles: roles.collect(),
+        unlisted_subjects,
         certificate,
         volumes: inputs.volumes.iter().map(|v| (v.name.clone(), v.class.clone())).collect(),
         encrypted_classes,
         backup,
         audit: crate::domain::audit::in_force(*ctx.audit_seen.lock().expect("poisoned"), Timestamp::now()),
     }
+}
+
+/// The subjects of a live binding that the Municipality does not list, as "Kind name".
+fn unlisted(live: Option<&serde_json::Value>, listed: &[Subject]) -> Vec<String> {
+    let subjects = live.and_then(|l| l["subjects"].as_array()).map(Vec::as_slice).unwrap_or_default();
+    subjects
+        .iter()
+        .filter_map(|s| Some((s["kind"].as_str()?, s["name"].as_str()?)))
+        .filter(|(kind, name)| {
+            let kind_of = |l: &Subject| match l.kind {
+                SubjectKind::Group => "Group",
+                SubjectKind::User => "User",
+            };
+            !listed.iter().any(|l| kind_of(l) == *kind && l.name == *name)
+        })
+        .map(|(kind, name)| format!("{kind} {name}"))
+        .collect()
 }
 
 /// The verdicts, with the backup status this reconcile read (or the one recorded before).

@@ -27,6 +27,9 @@ pub struct Evidence {
     pub bindings: Vec<(String, Option<String>)>,
     /// The role each binding must bind.
     pub roles: Vec<(String, String)>,
+    /// Subjects a binding grants that the Municipality does not list ("Group system:authenticated"),
+    /// per binding: someone widened who holds the tenant's roles.
+    pub unlisted_subjects: Vec<(String, Vec<String>)>,
     /// The live certificate of the tenant's hosts.
     pub certificate: Option<Certificate>,
     /// The tenant's data volumes as they are: (name, StorageClass).
@@ -131,6 +134,9 @@ fn least_privilege(e: &Evidence) -> ComplianceEntry {
             Some(other) => missing.push(format!("RoleBinding {binding} binds {other}, not {role}")),
             None => missing.push(format!("RoleBinding {binding} is missing")),
         }
+    }
+    for (binding, extra) in e.unlisted_subjects.iter().filter(|(_, extra)| !extra.is_empty()) {
+        missing.push(format!("RoleBinding {binding} also grants {}, not listed in the Municipality", extra.join(", ")));
     }
     let bound: Vec<String> = e.roles.iter().map(|(b, r)| format!("{b} -> {r}")).collect();
     verdict("op.acc.3/4/6", missing, format!("Pod Security restricted; {} (no wildcard rules)", bound.join(", ")))

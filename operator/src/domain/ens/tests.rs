@@ -15,6 +15,7 @@ fn sound(category: EnsCategory) -> Evidence {
         isolation: vec![("NetworkPolicy deny-all".into(), true), ("ResourceQuota tenant-quota".into(), true)],
         bindings: vec![("tenant-admins".into(), Some("ClusterRole/concejo-tenant-admin".into()))],
         roles: vec![("tenant-admins".into(), "ClusterRole/concejo-tenant-admin".into())],
+        unlisted_subjects: vec![("tenant-admins".into(), vec![])],
         certificate: Some(Certificate { not_after: at("2027-02-01T00:00:00Z"), is_rsa: false, key_bits: 256 }),
         volumes: vec![("nextcloud-data".into(), Some("cifrado-ssd".into()))],
         encrypted_classes: vec!["cifrado-ssd".into()],
@@ -212,4 +213,17 @@ fn a_province_counts_compliant_tenants_and_each_measure() {
     assert_eq!(count("mp.com.4"), (1, 1));
     assert_eq!(count("op.cont"), (1, 0), "NotApplicable counts in neither");
     assert_eq!(rolled.measures.len(), MEASURES.len());
+}
+
+#[test]
+fn a_subject_added_to_a_binding_is_not_least_privilege() {
+    let mut e = sound(EnsCategory::Basica);
+    e.unlisted_subjects = vec![("tenant-admins".into(), vec!["Group system:authenticated".into()])];
+    let entry = assess(&e, at(NOW)).into_iter().find(|e| e.measure == "op.acc.3/4/6").unwrap();
+    assert_eq!(entry.status, ComplianceStatus::NotMet);
+    assert!(
+        entry.message.contains("RoleBinding tenant-admins also grants Group system:authenticated"),
+        "{}",
+        entry.message
+    );
 }

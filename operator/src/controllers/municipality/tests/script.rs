@@ -110,6 +110,7 @@ pub(super) fn provisioned(m: &Municipality) -> (Vec<Value>, MunicipalityStatus) 
             ("tenant-admins".into(), "ClusterRole/concejo-tenant-admin".into()),
             ("tenant-auditors".into(), "ClusterRole/concejo-tenant-auditor".into()),
         ],
+        unlisted_subjects: vec![("tenant-admins".into(), vec![]), ("tenant-auditors".into(), vec![])],
         certificate: Some(domain::ens::Certificate {
             not_after: Timestamp::from_second(leaf.info.not_after).unwrap(),
             is_rsa: leaf.info.is_rsa,
