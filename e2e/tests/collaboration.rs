@@ -168,11 +168,12 @@ async fn suspend_resume_disable_and_grow() -> anyhow::Result<()> {
 
     // Grow: the claims ask for more; shrinking is refused by the API server itself.
     patch_spec(&client, name, json!({"storage": {"size": "20Gi"}})).await?;
-    eventually("the file volume asks for 20Gi", || async {
-        Ok(request(&claims.get("nextcloud-data").await?) == "20Gi")
+    // The database volume grows with the files (a tenth): the same reconcile, one apply after.
+    eventually("the file volume asks for 20Gi and the database's for 2Gi", || async {
+        Ok(request(&claims.get("nextcloud-data").await?) == "20Gi"
+            && request(&claims.get("postgres-data").await?) == "2Gi")
     })
     .await?;
-    assert_eq!(request(&claims.get("postgres-data").await?), "2Gi");
     let m = wait(&munis, name, has_condition("StorageReady", "False")).await?;
     // local-path-provisioner cannot resize: the claim waits, and the condition says so.
     assert_eq!(reason(&m, "StorageReady").as_deref(), Some("Resizing"), "{:?}", message(&m, "StorageReady"));
