@@ -115,7 +115,13 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         info!("became the leader");
         lost = Some(leading);
     } else {
-        tokio::spawn(leader::probe(client.clone(), args.namespace.clone(), args.lease_name.clone(), None, health.clone()));
+        tokio::spawn(leader::probe(
+            client.clone(),
+            args.namespace.clone(),
+            args.lease_name.clone(),
+            None,
+            health.clone(),
+        ));
     }
     health.leading.store(true, Ordering::Relaxed);
 

@@ -56,7 +56,8 @@ impl Fence {
     }
 
     pub fn allows(&self, now: Instant) -> bool {
-        self.always_open || now.saturating_duration_since(self.base).as_millis() < self.until_ms.load(Ordering::Acquire) as u128
+        self.always_open
+            || now.saturating_duration_since(self.base).as_millis() < self.until_ms.load(Ordering::Acquire) as u128
     }
 
     /// For `/readyz`: whether this fence can close at all.
@@ -183,7 +184,8 @@ mod tests {
         use tower::{Layer, Service};
         let (mock, mut handle) = tower_test::mock::pair::<Request<String>, http::Response<String>>();
         let mut service = FenceLayer(Fence::closed()).layer(mock);
-        let request = |method: Method| Request::builder().method(method).uri("/api/v1/namespaces").body(String::new()).unwrap();
+        let request =
+            |method: Method| Request::builder().method(method).uri("/api/v1/namespaces").body(String::new()).unwrap();
         std::future::poll_fn(|cx| service.poll_ready(cx)).await.unwrap();
         let refused = service.call(request(Method::PATCH)).await;
         assert!(refused.unwrap_err().is::<Fenced>());

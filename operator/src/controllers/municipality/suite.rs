@@ -49,9 +49,8 @@ pub async fn credentials(tenant: &ValidTenant, ctx: &Context) -> Result<Option<C
 /// operator was SIGKILLed while onboarding: e2e/tests/faults.rs). Later, the Collaboration part
 /// finds it in place and writes nothing.
 pub async fn credentials_first(ctx: &Context, writes: &Writes, desired: &Desired) -> Result<(), String> {
-    let secret = desired
-        .of(resources::Part::Collaboration)
-        .find(|m| m.resource.kind == "Secret" && m.name == credentials::NAME);
+    let secret =
+        desired.of(resources::Part::Collaboration).find(|m| m.resource.kind == "Secret" && m.name == credentials::NAME);
     let Some(m) = secret else { return Ok(()) };
     let live = ctx.caches.live(&m.resource, m.namespace.as_deref(), &m.name);
     apply::object(ctx, writes, live.as_ref(), m).await.map_err(|e| format!("Secret {}: {e}", m.name))
