@@ -159,7 +159,10 @@ where
 /// Every content (and uid) each certificate Secret had while the test watched: the provinces'
 /// CAs (`concejo-ca-*`) and the tenants' `tenant-tls`, by namespace/name.
 #[derive(Default)]
-struct Certificates(Mutex<BTreeMap<String, (BTreeSet<u64>, BTreeSet<String>)>>);
+struct Certificates(Mutex<BTreeMap<String, Seen>>);
+
+/// The hashes of the contents, and the uids, one Secret had.
+type Seen = (BTreeSet<u64>, BTreeSet<String>);
 
 impl Certificates {
     fn watch(client: &Client) -> (Arc<Self>, tokio::task::JoinHandle<()>) {
