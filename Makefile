@@ -114,3 +114,11 @@ test-e2e: build ## end-to-end tests on the local control plane (started and stop
 
 .PHONY: test
 test: lint test-unit test-e2e ## everything CI checks
+
+# The short form of e2e/tests/faults.rs runs in test-e2e; this is the full one (prints its seed:
+# CONCEJO_FAULTS_SEED=<seed> repeats a run's random moments).
+.PHONY: chaos-faults
+chaos-faults: build ## faults in full: León's 211 town halls with their suite, 20 SIGKILLs, etcd and API server restarts, failover
+	cargo test -p concejo-e2e --test faults --no-run
+	CONCEJO_FAULTS=full CONCEJO_BIN=$(CONCEJO) e2e/cluster/with-cluster.sh \
+	  cargo test -p concejo-e2e --test faults -- --test-threads=1 --nocapture

@@ -8,6 +8,9 @@
 #   cluster.sh status    exit 0 when the cluster is up and answering
 #   cluster.sh kubeconfig  print the admin kubeconfig path
 #   cluster.sh audit-log   print the path of the API server's audit log (JSON lines)
+#   cluster.sh stop|start|restart etcd|kube-apiserver
+#                        stop and/or start one of them again with the same state, data and ports
+#                        (the fault tests); the other components stay up and reconnect by themselves
 #
 # State (PKI, etcd data, logs, PIDs, kubeconfig) lives in $CONCEJO_CLUSTER_DIR,
 # by default ~/.cache/concejo/cluster; the admin kubeconfig is $CONCEJO_CLUSTER_DIR/kubeconfig.
@@ -246,6 +249,63 @@ JSON
     "grep -q 'Started provisioner controller' '$state/logs/local-path-provisioner.log'"
 }
 
+# etcd and the API server, as `up` starts them and `restart` starts them again (same state dir,
+# same ports, same data: a restart, not a new cluster).
+start_etcd() {
+  start etcd --name concejo --data-dir "$state/etcd" \
+    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+    --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+    --initial-cluster "concejo=http://127.0.0.1:$etcd_peer_port" --listen-metrics-urls "" \
+    --unsafe-no-fsync --quota-backend-bytes 4294967296
+  wait_for etcd 30 "curl -sf --max-time 1 http://127.0.0.1:$etcd_port/health >/dev/null"
+
+}
+
+start_apiserver() {
+  start kube-apiserver --etcd-servers "http://127.0.0.1:$etcd_port" \
+    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
+    --tls-cert-file "$state/pki/apiserver.crt" --tls-private-key-file "$state/pki/apiserver.key" \
+    --client-ca-file "$state/pki/ca.crt" --authorization-mode Node,RBAC \
+    --service-cluster-ip-range "$service_cidr" \
+    --service-account-issuer https://kubernetes.default.svc.cluster.local \
+    --service-account-key-file "$state/pki/sa.pub" --service-account-signing-key-file "$state/pki/sa.key" \
+    --endpoint-reconciler-type none --allow-privileged=true \
+    --audit-policy-file "$audit_policy" --audit-log-path "$state/logs/audit.log" --audit-log-format json \
+    --audit-log-maxage 7 --audit-log-maxbackup 3 --audit-log-maxsize 100 \
+    --audit-webhook-config-file "$state/audit-webhook.kubeconfig" --audit-webhook-mode batch \
+    --audit-webhook-batch-max-wait 2s --audit-webhook-initial-backoff 1s
+  wait_for kube-apiserver 90 api_ready
+}
+
+# Stops one component (SIGTERM, then SIGKILL after 10 s), leaving the rest running.
+stop_component() {
+  local c=$1 pid
+  alive "$c" || die "$c is not running"
+  pid=$(pid_of "$c")
+  log "stopping $c (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
+  kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$state/pids/$c"
+}
+
+# `stop|start|restart etcd|kube-apiserver`: for the fault tests (e2e/tests/faults.rs). The other
+# components keep running and reconnect by themselves.
+component() {
+  local verb=$1 c=${2:-}
+  [[ $c == etcd || $c == kube-apiserver ]] || die "usage: $0 $verb etcd|kube-apiserver"
+  [[ -d $state/pids ]] || die "the cluster is not up"
+  bin=$state/bin
+  if [[ $verb == stop || $verb == restart ]]; then stop_component "$c"; fi
+  if [[ $verb == start || $verb == restart ]]; then
+    alive "$c" && die "$c is already running"
+    case $c in
+      etcd) start_etcd ;;
+      kube-apiserver) start_apiserver ;;
+    esac
+  fi
+}
+
 stop_all() {
   local i c pid order=(concejo) # the demo's operator, if `make demo` started one
   for ((i = ${#components[@]} - 1; i >= 0; i--)); do order+=("${components[i]}"); done
@@ -286,26 +346,8 @@ up() {
   write_audit_webhook
   kwok_config
 
-  start etcd --name concejo --data-dir "$state/etcd" \
-    --listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
-    --listen-peer-urls "http://127.0.0.1:$etcd_peer_port" --initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
-    --initial-cluster "concejo=http://127.0.0.1:$etcd_peer_port" --listen-metrics-urls "" \
-    --unsafe-no-fsync --quota-backend-bytes 4294967296
-  wait_for etcd 30 "curl -sf --max-time 1 http://127.0.0.1:$etcd_port/health >/dev/null"
-
-  start kube-apiserver --etcd-servers "http://127.0.0.1:$etcd_port" \
-    --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$api_port" \
-    --tls-cert-file "$state/pki/apiserver.crt" --tls-private-key-file "$state/pki/apiserver.key" \
-    --client-ca-file "$state/pki/ca.crt" --authorization-mode Node,RBAC \
-    --service-cluster-ip-range "$service_cidr" \
-    --service-account-issuer https://kubernetes.default.svc.cluster.local \
-    --service-account-key-file "$state/pki/sa.pub" --service-account-signing-key-file "$state/pki/sa.key" \
-    --endpoint-reconciler-type none --allow-privileged=true \
-    --audit-policy-file "$audit_policy" --audit-log-path "$state/logs/audit.log" --audit-log-format json \
-    --audit-log-maxage 7 --audit-log-maxbackup 3 --audit-log-maxsize 100 \
-    --audit-webhook-config-file "$state/audit-webhook.kubeconfig" --audit-webhook-mode batch \
-    --audit-webhook-batch-max-wait 2s --audit-webhook-initial-backoff 1s
-  wait_for kube-apiserver 90 api_ready
+  start_etcd
+  start_apiserver
 
   start kube-controller-manager --kubeconfig "$kubeconfig" \
     --authentication-kubeconfig "$kubeconfig" --authorization-kubeconfig "$kubeconfig" \
@@ -349,5 +391,6 @@ case ${1:-} in
   status) api_ready && all_alive ;;
   kubeconfig) echo "$kubeconfig" ;;
   audit-log) echo "$state/logs/audit.log" ;;
-  *) echo "usage: $0 up|down|status|kubeconfig|audit-log" >&2; exit 2 ;;
+  stop | start | restart) component "$@" ;;
+  *) echo "usage: $0 up|down|status|kubeconfig|audit-log|stop|start|restart <etcd|kube-apiserver>" >&2; exit 2 ;;
 esac

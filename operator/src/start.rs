@@ -62,14 +62,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         logs.init();
     }
 
-    let client = kube::Client::try_default()
+    let config = kube::Config::infer()
         .await
         .context("no Kubernetes configuration found: set KUBECONFIG or run inside a cluster")?;
     let identity = args.identity.clone().unwrap_or_else(|| {
         let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
         format!("{}-{}", host.trim(), std::process::id())
     });
-    let health = Health::default();
+    let health = Health { fence: leader::fence_for(args.leader_election), ..Health::default() };
+    let (client, fenced) = clients(config, &identity, &health)?;
     let listener = tokio::net::TcpListener::bind(args.http_addr)
         .await
         .with_context(|| format!("cannot listen on {} for /livez, /readyz and /metrics", args.http_addr))?;
@@ -98,22 +99,29 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
         let mut leading = leader::campaign(client.clone(), &election)
             .await
             .with_context(|| format!("cannot use Lease {}/{}", election.namespace, election.lease))?;
-        let (standby_client, known) = (client.clone(), health.leader_known.clone());
-        let standby_election = election.clone();
-        let standby = tokio::spawn(async move {
-            loop {
-                known.store(leader::leader_known(standby_client.clone(), &standby_election).await, Ordering::Relaxed);
-                tokio::time::sleep(leader::STANDBY_POLL).await;
-            }
-        });
+        tokio::spawn(leader::follow(client.clone(), election.clone(), health.clone()));
+        tokio::spawn(leader::probe(
+            client.clone(),
+            args.namespace.clone(),
+            args.lease_name.clone(),
+            Some(election.clone()),
+            health.clone(),
+        ));
         info!(lease = %format!("{}/{}", election.namespace, election.lease), "waiting to become the leader");
         tokio::select! {
             result = leading.wait_for(|l| *l) => { result.context("leader election stopped")?; }
             _ = shutdown_signal() => { info!("stopped before becoming the leader"); return Ok(()); }
         }
-        standby.abort();
         info!("became the leader");
         lost = Some(leading);
+    } else {
+        tokio::spawn(leader::probe(
+            client.clone(),
+            args.namespace.clone(),
+            args.lease_name.clone(),
+            None,
+            health.clone(),
+        ));
     }
     health.leading.store(true, Ordering::Relaxed);
 
@@ -129,7 +137,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     });
     let (why_tx, why_rx) = tokio::sync::oneshot::channel();
     controllers::run(
-        client,
+        fenced,
         Settings { concurrency: args.concurrency, instance: Some(identity), namespace: args.namespace.clone() },
         health.metrics.clone(),
         move || synced.store(true, Ordering::Relaxed),
@@ -145,6 +153,20 @@ pub async fn run(args: RunArgs) -> anyhow::Result<()> {
     }
     info!("stopped");
     Ok(())
+}
+
+/// Two clients of the API server, both naming this replica in their User-Agent (so the API
+/// server's audit log says which replica sent each request): one for the Lease, the probe and
+/// the audit evidence, and one for the controllers whose writes pass the [`Fence`](crate::runtime::fence::Fence).
+fn clients(mut config: kube::Config, identity: &str, health: &Health) -> anyhow::Result<(kube::Client, kube::Client)> {
+    let agent = format!("concejo/{} ({identity})", env!("CARGO_PKG_VERSION"));
+    let agent = axum::http::HeaderValue::from_str(&agent).context("the identity is not a valid header value")?;
+    config.headers.push((axum::http::header::USER_AGENT, agent));
+    let client = kube::Client::try_from(config.clone())?;
+    let fenced = kube::client::ClientBuilder::try_from(config)?
+        .with_layer(&crate::runtime::fence::FenceLayer(health.fence.clone()))
+        .build();
+    Ok((client, fenced))
 }
 
 /// Resolves on SIGINT or SIGTERM.

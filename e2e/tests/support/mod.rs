@@ -5,6 +5,7 @@
 
 pub mod backup_stack;
 pub mod backup_world;
+pub mod faults;
 pub mod gitops;
 pub mod office;
 pub mod operator;

@@ -135,6 +135,24 @@ impl Operator {
         Ok(sum)
     }
 
+    /// The operator's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// Whether the process has exited (and how), without waiting.
+    pub fn exited(&mut self) -> anyhow::Result<Option<std::process::ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+
+    /// Sends a signal to the process by its id (`STOP` pauses it, `CONT` resumes it).
+    pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let pid = self.pid().context("the operator has exited")?;
+        let status = std::process::Command::new("kill").args([format!("-{signal}"), pid.to_string()]).status()?;
+        ensure!(status.success(), "kill -{signal} {pid} failed");
+        Ok(())
+    }
+
     /// Stops the operator (SIGKILL, like a crash) and waits for it to be gone.
     pub async fn kill(mut self) -> anyhow::Result<()> {
         self.child.kill().await?;

@@ -7,6 +7,7 @@ pub mod activity;
 pub mod audit;
 pub mod errors;
 pub mod events;
+pub mod fence;
 pub mod http;
 pub mod kinds;
 pub mod leader;

@@ -19,6 +19,40 @@ use tracing::warn;
 
 use crate::domain::hash;
 
+/// How a failed watch is retried: 0.5 s, doubling up to [`RETRY_MAX`], each wait spread by up to a
+/// fifth either way; back to 0.5 s once it works again. kube's default waits up to 30 s, so after
+/// an outage of the API server (or its etcd) of half a minute a watch could come back 30 s after
+/// the API server did, and a change made meanwhile waited as long (seen in e2e/tests/faults.rs).
+#[derive(Debug)]
+struct Retry {
+    next: Duration,
+}
+
+/// The longest wait between two tries of a failed watch.
+const RETRY_MAX: Duration = Duration::from_secs(4);
+const RETRY_FIRST: Duration = Duration::from_millis(500);
+
+impl Default for Retry {
+    fn default() -> Self {
+        Self { next: RETRY_FIRST }
+    }
+}
+
+impl Iterator for Retry {
+    type Item = Duration;
+    fn next(&mut self) -> Option<Duration> {
+        let wait = self.next;
+        self.next = (self.next * 2).min(RETRY_MAX);
+        Some(wait.mul_f64(0.8 + 0.4 * rand::random::<f64>()))
+    }
+}
+
+impl kube::runtime::utils::Backoff for Retry {
+    fn reset(&mut self) {
+        self.next = RETRY_FIRST;
+    }
+}
+
 /// Starts watching `api` with `config`; objects for which `keep` is false never enter the cache
 /// or reach `on_event` (so objects made to look like concejo's cost nothing). Returns the cache.
 pub fn spawn<K>(
@@ -33,7 +67,7 @@ where
     let (store, writer) = reflector::store();
     let kind = K::kind(&());
     let stream = watch(api, config)
-        .default_backoff()
+        .backoff(Retry::default())
         .modify(|o| {
             o.managed_fields_mut().clear();
         })
@@ -222,6 +256,18 @@ pub fn generation<K: Resource>(object: &K) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_watch_is_retried_soon_and_never_more_than_seconds_apart() {
+        use kube::runtime::utils::Backoff;
+        let mut retry = Retry::default();
+        let waits: Vec<Duration> = retry.by_ref().take(8).collect();
+        assert!(waits[0] >= Duration::from_millis(400) && waits[0] <= Duration::from_millis(600), "{waits:?}");
+        assert!(waits.iter().all(|w| *w <= RETRY_MAX.mul_f64(1.2)), "{waits:?}");
+        assert!(waits[7] >= RETRY_MAX.mul_f64(0.8), "{waits:?}");
+        retry.reset();
+        assert!(retry.next().unwrap() <= Duration::from_millis(600));
+    }
     use k8s_openapi::api::core::v1::{ResourceQuota, ResourceQuotaStatus};
     use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 

@@ -247,9 +247,12 @@ async fn provision(
         None => None,
         Some(_) => Some(match &blocked {
             Some(waiting) => waiting.clone(),
-            None => match apply::part(ctx, writes, &desired, resources::Part::Storage, String::new()).await {
-                Part::Ready(_) => suite::storage(&tenant, ctx, &inputs.volumes, expandable),
-                failed => failed,
+            None => match suite::credentials_first(ctx, writes, &desired).await {
+                Err(message) => Part::Failed { reason: "ApplyFailed", message },
+                Ok(()) => match apply::part(ctx, writes, &desired, resources::Part::Storage, String::new()).await {
+                    Part::Ready(_) => suite::storage(&tenant, ctx, &inputs.volumes, expandable),
+                    failed => failed,
+                },
             },
         }),
     };

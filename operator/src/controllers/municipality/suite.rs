@@ -7,10 +7,12 @@ use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Secret};
 use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
 
-use super::Context;
 use super::status::Part;
+use super::{Context, apply};
 use crate::domain::{ValidTenant, Volume, quantity, suite};
 use crate::resources::collaboration::{self, Credentials, credentials};
+use crate::resources::{self, Desired};
+use crate::runtime::activity::Writes;
 use crate::runtime::errors::Error;
 use crate::runtime::ssa;
 
@@ -38,6 +40,20 @@ pub async fn credentials(tenant: &ValidTenant, ctx: &Context) -> Result<Option<C
             credentials::NAME
         ))
     })
+}
+
+/// Writes the suite's credentials Secret (when there is one to write) before its volumes: a
+/// database volume without its Secret means "initialised with credentials since lost"
+/// ([`credentials::resolve`] then refuses new ones), and a crash between creating the volume and
+/// the Secret must never leave that behind for a volume no database ever used (seen when the
+/// operator was SIGKILLed while onboarding: e2e/tests/faults.rs). Later, the Collaboration part
+/// finds it in place and writes nothing.
+pub async fn credentials_first(ctx: &Context, writes: &Writes, desired: &Desired) -> Result<(), String> {
+    let secret =
+        desired.of(resources::Part::Collaboration).find(|m| m.resource.kind == "Secret" && m.name == credentials::NAME);
+    let Some(m) = secret else { return Ok(()) };
+    let live = ctx.caches.live(&m.resource, m.namespace.as_deref(), &m.name);
+    apply::object(ctx, writes, live.as_ref(), m).await.map_err(|e| format!("Secret {}: {e}", m.name))
 }
 
 /// Whether the tenant's StorageClass lets claims grow.
