@@ -163,6 +163,30 @@ fn tenants() -> [(&'static str, &'static str, String); 3] {
     ]
 }
 
+/// Objects close to the corpus's but valid: IPv6 ranges, a /8 of SARA, fractions and exponents,
+/// ASCII subjects with the characters OIDC and LDAP names use.
+fn accepted_controls() -> [String; 3] {
+    [
+        municipality_text(
+            READY,
+            "leon",
+            READY_CODE,
+            "  population: 119000\n  admins:\n  - {kind: Group, name: \"oidc:leon-admins\"}\n  \
+             - {kind: User, name: maria.garcia@aytoleon.es}\n  auditors:\n  - {kind: Group, name: \"cn=Auditoria Leon,ou=grupos\"}\n  \
+             domains: [nube.aytoleon.es, xn--len-8ma.example.es]\n  network:\n    egress:\n    - {cidr: 10.20.0.0/16}\n    \
+             - {cidr: \"2001:db8::/48\", ports: [443]}\n    - {cidr: 192.0.2.10/32, ports: [443, 8443]}\n",
+        ),
+        "apiVersion: concejo.dev/v1alpha1\nkind: Province\nmetadata:\n  name: salamanca\nspec:\n  ineCode: \"37\"\n  \
+         displayName: Corpus\n  baseDomain: nube.dipusalamanca.es\n  defaultPlan: town\n  network:\n    sara:\n      \
+         cidrs: [10.0.0.0/8, 10.252.0.0/16, \"2001:db8::/32\"]\n      resolver: 10.252.0.53\n"
+            .to_owned(),
+        "apiVersion: concejo.dev/v1alpha1\nkind: ServicePlan\nmetadata:\n  name: corpus-plan\nspec:\n  quota:\n    \
+         cpu: \"1.5e3\"\n    memory: 8192Mi\n    storage: 0.5Ti\n    pods: 40\n  limitRange:\n    defaultCpu: \"0.25\"\n    \
+         defaultMemory: 256Mi\n    maxCpu: 2000m\n    maxMemory: 4Gi\n"
+            .to_owned(),
+    ]
+}
+
 const RESTORE: &str = "apiVersion: concejo.dev/v1alpha1\nkind: Restore\nmetadata:\n  name: corpus-restore\n  \
                        namespace: muni-24187\nspec:\n  snapshot: latest\n  target: NewVolume\n";
 
@@ -264,6 +288,21 @@ async fn every_corpus_object_is_refused_and_no_tenant_is_torn_down() -> anyhow::
     apply_text(&client, RESTORE).await?.map_err(anyhow::Error::msg)?;
     let before = tenant_namespaces(&client).await?;
     println!("setup: {:?}", started.elapsed());
+
+    // Controls: what is near the refused values but fine is accepted, and the tenant Ready.
+    for control in accepted_controls() {
+        if let Err(message) = apply_text(&client, &control).await? {
+            bail!("a control object was refused: {message}\n{control}");
+        }
+    }
+    for (name, ..) in tenants() {
+        ready(&munis, name).await?;
+    }
+    for object in setup_objects() {
+        apply_text(&client, &object).await?.map_err(anyhow::Error::msg)?;
+    }
+    apply_text(&client, &tenants()[0].2).await?.map_err(anyhow::Error::msg)?;
+    ready(&munis, READY).await?;
 
     let mut failures = vec![];
     let mut fail = |file: &str, about: &str, why: String| failures.push(format!("{file} ({about}): {why}"));

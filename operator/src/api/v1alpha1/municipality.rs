@@ -235,8 +235,8 @@ pub struct MunicipalityNetwork {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 pub struct EgressRule {
     /// Destination range, e.g. 192.0.2.10/32: at most a /16 (IPv4) or a /48 (IPv6), so that
-    /// no rule undoes deny-by-default; never loopback, link-local (the cloud metadata service)
-    /// or IPv4-mapped IPv6.
+    /// no rule undoes deny-by-default; never loopback, 0.0.0.0/8 or link-local (the cloud
+    /// metadata service).
     #[x_kube(validation = Rule::new("isCIDR(self)").message("egress cidr must be a CIDR such as 192.0.2.10/32"))]
     #[x_kube(validation = Rule::new(
         "!isCIDR(self) || cidr(self).prefixLength() >= (cidr(self).ip().family() == 4 ? 16 : 48)"

@@ -53,22 +53,22 @@ pub fn namespace_name(field: &str, example: &str) -> Rule {
 }
 
 /// Ranges no rule may open: loopback, "this network", link-local (which holds the clouds'
-/// metadata services, 169.254.169.254 and fd00:ec2::254 aside) and IPv4-mapped IPv6. Written for
-/// a CIDR string `c` that is known to be one.
+/// metadata services, 169.254.169.254 and fd00:ec2::254 aside). Written for a CIDR string `c`
+/// that is known to be one. (IPv4-mapped IPv6 needs no rule: CEL's `isCIDR` refuses it, and
+/// `cidr('::ffff:0:0/96')` cannot even be written.)
 fn special_ranges(c: &str) -> String {
     format!(
         "(cidr({c}).ip().family() == 4 ? \
          (cidr('127.0.0.0/8').containsCIDR({c}) || cidr('0.0.0.0/8').containsCIDR({c}) || \
          cidr('169.254.0.0/16').containsCIDR({c})) : \
          (cidr({c}).containsIP('::1') || cidr({c}).containsIP('::') || cidr({c}).containsIP('fd00:ec2::254') || \
-         cidr('fe80::/10').containsCIDR({c}) || cidr('::ffff:0:0/96').containsCIDR({c}) || \
-         cidr({c}).containsCIDR('::ffff:0:0/96')))"
+         cidr('fe80::/10').containsCIDR({c})))"
     )
 }
 
 /// What the refusal of [`special_ranges`] says.
-const SPECIAL_RANGES: &str = "loopback (127.0.0.0/8, ::1), 0.0.0.0/8, link-local (169.254.0.0/16, fe80::/10: \
-                              the cloud metadata service 169.254.169.254 is there) and IPv4-mapped IPv6 (::ffff:0:0/96)";
+const SPECIAL_RANGES: &str = "loopback (127.0.0.0/8, ::1), 0.0.0.0/8 and link-local (169.254.0.0/16, fe80::/10: \
+                              the cloud metadata service 169.254.169.254 is there)";
 
 /// An egress CIDR must not reach the node itself or the cloud's metadata service.
 pub fn egress_not_special() -> Rule {
