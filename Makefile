@@ -83,6 +83,25 @@ PROVINCES ?= 24
 bench-scale: tools ## onboard whole provinces on a dedicated local control plane (PROVINCES="05 09 ...")
 	e2e/bench/scale.sh $(PROVINCES)
 
+# Fuzzing (issue 14): the identifier validators, the quantity and duration parsers and the decoding of every CRD
+# (then validated and built as the operator would), each for FUZZ_SECONDS; operator/fuzz/ is its
+# own cargo workspace, built with nightly. A crash fails the target and leaves its input in
+# operator/fuzz/artifacts/<target>/; it becomes a unit test in the operator crate.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS := identifiers quantity duration crd_json crd_yaml
+FUZZ_TARGET_DIR := $(CONCEJO_CACHE)/target-fuzz
+
+.PHONY: chaos-fuzz
+chaos-fuzz: tools ## fuzz identifiers, quantities and every CRD's decoding, FUZZ_SECONDS each (default 60); fails on a crash
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	cd operator/fuzz && for target in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus/$$target; \
+	  echo "fuzzing $$target for $(FUZZ_SECONDS) s"; \
+	  cargo +nightly fuzz run --sanitizer none --target-dir $(FUZZ_TARGET_DIR) $$target corpus/$$target seeds/$$target -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 || exit 1; \
+	done
+
 .PHONY: fmt
 fmt: ## format the code
 	cargo fmt --all

@@ -48,6 +48,8 @@ pub enum Invalid {
     SaraNotConfigured(String),
     #[error("hostname {host:?} is already served by Municipality {owner:?}; remove it from spec.domains")]
     HostnameConflict { host: String, owner: String },
+    #[error("hostname {host:?} belongs to Province {province:?} ({what}); no town hall may serve it: {fix}")]
+    HostnameReserved { host: String, province: String, what: &'static str, fix: &'static str },
     #[error(
         "ServicePlan {plan:?} would set the quota below what the tenant already uses ({details}); \
          the current quota is kept until usage drops or a larger plan is chosen"
@@ -101,6 +103,7 @@ impl Invalid {
             Invalid::PlanNotFound(_) => "PlanNotFound",
             Invalid::SaraNotConfigured(_) => "SaraNotConfigured",
             Invalid::HostnameConflict { .. } => "HostnameConflict",
+            Invalid::HostnameReserved { .. } => "HostnameReserved",
             Invalid::QuotaBelowUsage { .. } => "QuotaBelowUsage",
             Invalid::StorageSizeNotSet(_) => "StorageSizeNotSet",
             Invalid::StorageClassNotSet(_) => "StorageClassNotSet",
@@ -130,6 +133,23 @@ pub fn hosts(municipality: &Municipality, province: &Province) -> Vec<String> {
         }
     }
     hosts
+}
+
+/// The province's own hostnames: its base domain and its office pool's `office.<baseDomain>`
+/// (whether the pool runs yet or not), which a tenant asking for them would take over.
+fn reserved(hosts: &[String], province: &Province) -> Option<Invalid> {
+    let base = &province.spec.base_domain;
+    let office = format!("office.{base}");
+    let (host, what, fix) = hosts.iter().find_map(|h| {
+        if *h == office {
+            Some((h, "the province's office pool", "a Municipality named \"office\" cannot be served under the base domain, and spec.domains cannot list it"))
+        } else if h == base {
+            Some((h, "the base domain", "remove it from spec.domains"))
+        } else {
+            None
+        }
+    })?;
+    Some(Invalid::HostnameReserved { host: host.clone(), province: province.name_any(), what, fix })
 }
 
 /// Checks a Municipality against everything it refers to.
@@ -166,6 +186,9 @@ pub fn validate(municipality: &Municipality, inputs: Inputs<'_>) -> Result<Valid
     };
 
     let hosts = hosts(municipality, province);
+    if let Some(invalid) = reserved(&hosts, province) {
+        return Err(invalid);
+    }
     for host in &hosts {
         let held = |m: &Municipality| claims::serves(m, host);
         if let Some(owner) =
@@ -331,6 +354,22 @@ mod tests {
         younger.spec.domains = vec!["nube.aytoleon.es".into()];
         assert_eq!(with_rivals(&younger, &[&older]).unwrap_err().reason(), "HostnameConflict");
         assert!(with_rivals(&older, &[&younger]).is_ok());
+    }
+
+    #[test]
+    fn the_provinces_own_hostnames_are_reserved() {
+        let mut m = municipality("ponferrada", "24115");
+        m.spec.domains = vec!["office.nube.dipuleon.es".into()];
+        let err = check(&m).unwrap_err();
+        assert_eq!(err.reason(), "HostnameReserved");
+        assert!(err.to_string().contains("office pool"), "{err}");
+        m.spec.domains = vec!["nube.dipuleon.es".into()];
+        assert_eq!(check(&m).unwrap_err().reason(), "HostnameReserved");
+        // A Municipality named "office" would be served at the pool's host.
+        let err = check(&municipality("office", "24116")).unwrap_err();
+        assert!(err.to_string().contains("\"office.nube.dipuleon.es\""), "{err}");
+        m.spec.domains = vec!["office.ponferrada.nube.dipuleon.es".into()];
+        assert!(check(&m).is_ok());
     }
 
     #[test]

@@ -4,6 +4,7 @@ mod backup;
 mod compliance;
 mod municipality;
 mod province;
+pub mod rules;
 mod serviceplan;
 
 pub use backup::{

@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::backup::{BackupStatus, MunicipalityBackup};
+use super::rules;
 
 /// Desired state of a Municipality: who the town hall is, its plan, who administers it, what it
 /// may reach. Only GitOps tools and people write it; concejo writes `status`.
@@ -41,6 +42,7 @@ pub struct MunicipalitySpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message(
         "province is immutable: a town hall does not change province; create a new Municipality instead"
     ))]
+    #[x_kube(validation = rules::object_name("province", "leon"))]
     #[schemars(length(min = 1, max = 63))]
     pub province: String,
 
@@ -84,6 +86,7 @@ pub struct MunicipalitySpec {
 
     /// ServicePlan of this tenant; the Province's defaultPlan when empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = rules::object_name("plan", "town"))]
     #[schemars(length(min = 1, max = 63))]
     pub plan: Option<String>,
 
@@ -146,15 +149,15 @@ pub struct MunicipalityStorage {
     /// may grow (volumes are expanded when their class allows it) but never shrink. The
     /// database volume is a tenth of it (at least 1Gi).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("isQuantity(self)").message("storage.size must be a quantity such as \"100Gi\""))]
-    #[x_kube(validation = Rule::new("!isQuantity(self) || !isQuantity(oldSelf) || quantity(self).compareTo(quantity(oldSelf)) >= 0")
-        .message(kube::core::cel::Message::Expression("'storage.size may grow but never shrink (volumes cannot be made smaller): it is ' + oldSelf + ', not ' + self".into())))]
+    #[x_kube(validation = rules::quantity("storage.size", "\"100Gi\""))]
+    #[x_kube(validation = rules::never_shrinks("storage.size"))]
     #[schemars(length(max = 20))]
     pub size: Option<String>,
 
     /// StorageClass of the volumes: one of the Province's `storage.classes`; the first encrypted
     /// one when empty. ENS Media and Alta tenants may use encrypted classes only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = rules::object_name("storage.class", "cifrado-ssd"))]
     #[schemars(length(min = 1, max = 253))]
     pub class: Option<String>,
 }
@@ -198,10 +201,13 @@ pub enum DeletionPolicy {
 }
 
 /// A user or group of the cluster's authentication (e.g. an OIDC group).
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 pub struct Subject {
     pub kind: SubjectKind,
-    /// As the authenticator names it, e.g. "oidc:leon-admins".
+    /// As the authenticator names it, e.g. "oidc:leon-admins": ASCII, and never one of
+    /// Kubernetes' own `system:` users or groups.
+    #[x_kube(validation = rules::subject_not_system())]
+    #[x_kube(validation = rules::subject_ascii())]
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
 }
@@ -229,13 +235,15 @@ pub struct MunicipalityNetwork {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 pub struct EgressRule {
     /// Destination range, e.g. 192.0.2.10/32: at most a /16 (IPv4) or a /48 (IPv6), so that
-    /// no rule undoes deny-by-default.
+    /// no rule undoes deny-by-default; never loopback, 0.0.0.0/8 or link-local (the cloud
+    /// metadata service).
     #[x_kube(validation = Rule::new("isCIDR(self)").message("egress cidr must be a CIDR such as 192.0.2.10/32"))]
     #[x_kube(validation = Rule::new(
         "!isCIDR(self) || cidr(self).prefixLength() >= (cidr(self).ip().family() == 4 ? 16 : 48)"
     ).message(
         "egress cidr is wider than a /16 (IPv4) or /48 (IPv6): 0.0.0.0/0 and other broad ranges would open the town hall to the internet and undo deny-by-default; list the destinations it needs, such as 192.0.2.10/32"
     ))]
+    #[x_kube(validation = rules::egress_not_special())]
     #[schemars(length(max = 43))]
     pub cidr: String,
     /// TCP ports; all ports when empty.

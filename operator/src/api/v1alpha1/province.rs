@@ -7,6 +7,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::backup::ProvinceBackup;
+use super::rules;
 
 /// Desired state of a Province: the Diputación's codes, domain, default plan and network.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -61,6 +62,7 @@ pub struct ProvinceSpec {
 
     /// ServicePlan of the Municipalities of this province that name none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = rules::object_name("defaultPlan", "town"))]
     #[schemars(length(min = 1, max = 63))]
     pub default_plan: Option<String>,
 
@@ -94,12 +96,13 @@ pub struct ProvinceSpec {
 }
 
 /// How tenant web services are exposed.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvinceIngress {
     /// IngressClass of tenant web services and the office pool (e.g. "nginx"); the cluster's
     /// default class when empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = rules::object_name("ingress.className", "nginx"))]
     #[schemars(length(min = 1, max = 253))]
     pub class_name: Option<String>,
 }
@@ -156,10 +159,11 @@ pub struct ProvinceStorage {
 }
 
 /// A StorageClass of the cluster offered to tenants.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct StorageClassRef {
     /// Name of the StorageClass.
+    #[x_kube(validation = rules::object_name("storage.classes[].name", "cifrado-ssd"))]
     #[schemars(length(min = 1, max = 253))]
     pub name: String,
     /// Whether its volumes are encrypted at rest (ENS mp.si.2): only encrypted classes may hold
@@ -275,16 +279,18 @@ pub enum KeyAlgorithm {
 }
 
 /// The province's network: platform namespaces allowed into tenants, and Red SARA.
-#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[derive(Serialize, Deserialize, Clone, Debug, Default, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvinceNetwork {
     /// The only namespace allowed to reach tenant web services (the ingress controller's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = rules::namespace_name("network.ingressNamespace", "ingress-nginx"))]
     #[schemars(length(min = 1, max = 63))]
     pub ingress_namespace: Option<String>,
 
     /// Namespace allowed to scrape tenant metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[x_kube(validation = rules::namespace_name("network.monitoringNamespace", "monitoring"))]
     #[schemars(length(min = 1, max = 63))]
     pub monitoring_namespace: Option<String>,
 
@@ -302,12 +308,15 @@ pub struct Sara {
     #[x_kube(validation = Rule::new("self.all(c, isCIDR(c))").message(
         "every sara.cidrs entry must be a CIDR such as 10.252.0.0/16"
     ))]
+    #[x_kube(validation = rules::sara_cidrs_width())]
+    #[x_kube(validation = rules::sara_cidrs_not_special())]
     #[schemars(length(min = 1, max = 32), inner(length(max = 43)))]
     pub cidrs: Vec<String>,
 
     /// DNS resolver for SARA zones; tenants with SARA may query it on port 53.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("isIP(self)").message("sara.resolver must be an IP address such as 10.252.0.53"))]
+    #[x_kube(validation = rules::sara_resolver())]
     #[schemars(length(max = 45))]
     pub resolver: Option<String>,
 }

@@ -5,6 +5,7 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 use super::backup::PlanBackup;
+use super::rules;
 
 /// Desired state of a ServicePlan: the size of tenant a Diputación offers.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -51,7 +52,7 @@ pub struct PlanCollaboration {
     #[schemars(range(min = 1, max = 100000))]
     pub users: i32,
     /// Size of the file volume when the Municipality sets none, e.g. "100Gi".
-    #[x_kube(validation = Rule::new("isQuantity(self)").message("collaboration.storage must be a quantity such as \"100Gi\""))]
+    #[x_kube(validation = rules::quantity("collaboration.storage", "\"100Gi\""))]
     #[schemars(length(max = 20))]
     pub storage: String,
 }
@@ -61,16 +62,16 @@ pub struct PlanCollaboration {
 #[serde(rename_all = "camelCase")]
 pub struct Quota {
     /// CPU, e.g. "4": the sum of requests and the sum of limits may not exceed it.
-    #[x_kube(validation = Rule::new("isQuantity(self)").message("quota.cpu must be a quantity such as \"4\" or \"2500m\""))]
+    #[x_kube(validation = rules::quantity("quota.cpu", "\"4\""))]
     #[schemars(length(max = 20))]
     pub cpu: String,
     /// Memory, e.g. "8Gi": the sum of requests and the sum of limits may not exceed it.
-    #[x_kube(validation = Rule::new("isQuantity(self)").message("quota.memory must be a quantity such as \"8Gi\""))]
+    #[x_kube(validation = rules::quantity("quota.memory", "\"8Gi\""))]
     #[schemars(length(max = 20))]
     pub memory: String,
     /// Persistent volume storage requested in all, e.g. "200Gi".
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[x_kube(validation = Rule::new("isQuantity(self)").message("quota.storage must be a quantity such as \"200Gi\""))]
+    #[x_kube(validation = rules::quantity("quota.storage", "\"200Gi\""))]
     #[schemars(length(max = 20))]
     pub storage: Option<String>,
     /// Number of pods.
@@ -81,24 +82,28 @@ pub struct Quota {
 /// Container defaults and ceilings.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, KubeSchema)]
 #[serde(rename_all = "camelCase")]
-#[x_kube(validation = Rule::new(
-    "quantity(self.defaultCpu).compareTo(quantity(self.maxCpu)) <= 0 && quantity(self.defaultMemory).compareTo(quantity(self.maxMemory)) <= 0"
-).message("limitRange defaults must not exceed its maxima (defaultCpu <= maxCpu, defaultMemory <= maxMemory)"))]
+// Compared only when every side is a quantity concejo accepts (see `rules::QUANTITY`): each field's
+// own rule reports the others, and the API server's parser must never see an exponent it spins on.
+#[x_kube(validation = Rule::new(format!(
+    "![self.defaultCpu, self.maxCpu, self.defaultMemory, self.maxMemory].all(q, q.matches('{q}')) || \
+     (quantity(self.defaultCpu).compareTo(quantity(self.maxCpu)) <= 0 && quantity(self.defaultMemory).compareTo(quantity(self.maxMemory)) <= 0)",
+    q = rules::QUANTITY
+)).message("limitRange defaults must not exceed its maxima (defaultCpu <= maxCpu, defaultMemory <= maxMemory)"))]
 pub struct LimitRange {
     /// CPU limit (and request) of a container that sets none, e.g. "250m".
-    #[x_kube(validation = Rule::new("isQuantity(self)").message("limitRange.defaultCpu must be a quantity such as \"250m\""))]
+    #[x_kube(validation = rules::quantity("limitRange.defaultCpu", "\"250m\""))]
     #[schemars(length(max = 20))]
     pub default_cpu: String,
     /// Memory limit (and request) of a container that sets none, e.g. "256Mi".
-    #[x_kube(validation = Rule::new("isQuantity(self)").message("limitRange.defaultMemory must be a quantity such as \"256Mi\""))]
+    #[x_kube(validation = rules::quantity("limitRange.defaultMemory", "\"256Mi\""))]
     #[schemars(length(max = 20))]
     pub default_memory: String,
     /// The most CPU one container may use, e.g. "2".
-    #[x_kube(validation = Rule::new("isQuantity(self)").message("limitRange.maxCpu must be a quantity such as \"2\""))]
+    #[x_kube(validation = rules::quantity("limitRange.maxCpu", "\"2\""))]
     #[schemars(length(max = 20))]
     pub max_cpu: String,
     /// The most memory one container may use, e.g. "4Gi".
-    #[x_kube(validation = Rule::new("isQuantity(self)").message("limitRange.maxMemory must be a quantity such as \"4Gi\""))]
+    #[x_kube(validation = rules::quantity("limitRange.maxMemory", "\"4Gi\""))]
     #[schemars(length(max = 20))]
     pub max_memory: String,
 }
