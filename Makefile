@@ -141,3 +141,8 @@ chaos-faults: build ## faults in full: León's 211 town halls with their suite, 
 	cargo test -p concejo-e2e --test faults --no-run
 	CONCEJO_FAULTS=full CONCEJO_BIN=$(CONCEJO) e2e/cluster/with-cluster.sh \
 	  cargo test -p concejo-e2e --test faults -- --test-threads=1 --nocapture
+
+# Issue 14 in full: the short forms (tampering, bad input, faults) run in `make test`.
+.PHONY: chaos
+chaos: chaos-fuzz chaos-faults ## faults, fuzzing and hostile input in full (long): chaos-fuzz, then chaos-faults
+	CONCEJO_BIN=$(CONCEJO) e2e/cluster/with-cluster.sh cargo test -p concejo-e2e --test tampering --test bad_input -- --test-threads=1
