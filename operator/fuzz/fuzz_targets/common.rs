@@ -44,6 +44,7 @@ static LEON_TOWN_HALL: LazyLock<Municipality> = LazyLock::new(|| {
 });
 
 /// Serializing and decoding again gives the same object.
+#[allow(dead_code)] // crd_yaml does not use it
 pub fn round_trip<K: serde::Serialize + PartialEq + std::fmt::Debug>(k: &K, decode: impl Fn(serde_json::Value) -> K) {
     let again = decode(serde_json::to_value(k).expect("a decoded object serializes"));
     assert_eq!(&again, k);
