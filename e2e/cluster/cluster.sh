@@ -310,13 +310,7 @@ stop_all() {
   local i c pid order=(concejo) # the demo's operator, if `make demo` started one
   for ((i = ${#components[@]} - 1; i >= 0; i--)); do order+=("${components[i]}"); done
   for c in "${order[@]}"; do
-    if alive "$c"; then
-      pid=$(pid_of "$c")
-      log "stopping $c (pid $pid)"
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.25; done
-      kill -0 "$pid" 2>/dev/null && kill -KILL "$pid" 2>/dev/null || true
-    fi
+    if alive "$c"; then stop_component "$c"; fi
     rm -f "$state/pids/$c"
   done
 }

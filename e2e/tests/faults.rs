@@ -67,25 +67,7 @@ fn leon_examples() -> anyhow::Result<Vec<Municipality>> {
 /// Zamora's Province, with no CA left from an earlier run (its tenants must be gone).
 async fn fresh_zamora(client: &Client) -> anyhow::Result<()> {
     delete_if_present(&Api::<Secret>::namespaced(client.clone(), "default"), "concejo-ca-zamora").await?;
-    let province: Province = serde_json::from_value(json!({
-        "apiVersion": "concejo.dev/v1alpha1", "kind": "Province", "metadata": {"name": ZAMORA},
-        "spec": {
-            "ineCode": "49", "displayName": "Diputación de Zamora", "baseDomain": "nube.dipuzamora.es",
-            "defaultPlan": "town",
-            "network": {
-                "ingressNamespace": "ingress-nginx", "monitoringNamespace": "monitoring",
-                "sara": {"cidrs": ["10.252.0.0/16", "10.253.0.0/16"], "resolver": "10.252.0.53"}
-            },
-            "storage": {"classes": [
-                {"name": "local-path", "encrypted": true},
-                {"name": "local-path-fixed", "encrypted": false}
-            ]},
-            "ingress": {"className": "nginx"},
-            "backup": {"target": {"s3": {
-                "endpoint": "https://s3.dipuzamora.es", "bucket": "concejo", "credentialsSecret": BUCKET_SECRET
-            }}}
-        }
-    }))?;
+    let province = province(ZAMORA, "49", "Diputación de Zamora", "dipuzamora.es")?;
     apply(&Api::<Province>::all(client.clone()), &province).await?;
     Ok(())
 }

@@ -141,14 +141,13 @@ pub fn plan(name: &str, cpu: &str, memory: &str, pods: i32) -> ServicePlan {
     .expect("a valid ServicePlan")
 }
 
-/// The León Province as in `examples/` (plan `town` by default, SARA configured, the local
-/// StorageClasses offered), and its plan.
-pub async fn apply_leon(client: &Client) -> anyhow::Result<Province> {
-    apply(&Api::<ServicePlan>::all(client.clone()), &plan("town", "4", "8Gi", 40)).await?;
-    let province: Province = serde_json::from_value(serde_json::json!({
-        "apiVersion": "concejo.dev/v1alpha1", "kind": "Province", "metadata": {"name": "leon"},
+/// A Province like `examples/`' León (plan `town` by default, SARA configured, the local
+/// StorageClasses offered, backups to a bucket at `s3.<domain>`), base domain `nube.<domain>`.
+pub fn province(name: &str, ine_code: &str, display_name: &str, domain: &str) -> anyhow::Result<Province> {
+    Ok(serde_json::from_value(serde_json::json!({
+        "apiVersion": "concejo.dev/v1alpha1", "kind": "Province", "metadata": {"name": name},
         "spec": {
-            "ineCode": "24", "displayName": "Diputación de León", "baseDomain": "nube.dipuleon.es",
+            "ineCode": ine_code, "displayName": display_name, "baseDomain": format!("nube.{domain}"),
             "defaultPlan": "town",
             "network": {
                 "ingressNamespace": "ingress-nginx", "monitoringNamespace": "monitoring",
@@ -163,10 +162,17 @@ pub async fn apply_leon(client: &Client) -> anyhow::Result<Province> {
             // Backups into a bucket whose credentials are in the operator's namespace ("default"
             // here); kwok runs no repository server, so the bucket is never reached.
             "backup": {"target": {"s3": {
-                "endpoint": "https://s3.dipuleon.es", "bucket": "concejo", "credentialsSecret": BUCKET_SECRET
+                "endpoint": format!("https://s3.{domain}"), "bucket": "concejo", "credentialsSecret": BUCKET_SECRET
             }}}
         }
-    }))?;
+    }))?)
+}
+
+/// The León Province as in `examples/` (plan `town` by default, SARA configured, the local
+/// StorageClasses offered), and its plan.
+pub async fn apply_leon(client: &Client) -> anyhow::Result<Province> {
+    apply(&Api::<ServicePlan>::all(client.clone()), &plan("town", "4", "8Gi", 40)).await?;
+    let province = province("leon", "24", "Diputación de León", "dipuleon.es")?;
     let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(serde_json::json!({
         "apiVersion": "v1", "kind": "Secret", "metadata": {"name": BUCKET_SECRET, "namespace": "default"},
         "stringData": {"AWS_ACCESS_KEY_ID": "e2e", "AWS_SECRET_ACCESS_KEY": "e2e-secret"}
