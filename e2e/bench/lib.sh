@@ -116,8 +116,11 @@ fresh_cluster() {
 # ---- the operator -----------------------------------------------------------------------------
 oppid=""
 start_operator() {
+  # --audit-addr: the bench API server's audit webhook (port base + 280) reaches this operator, as in
+  # production and `make demo`: its tenants are judged on real evidence of auditing (op.exp.8).
   # shellcheck disable=SC2086 # CONCEJO_BENCH_ARGS is a list of flags
-  setsid "$concejo" run --http-addr "$http" --leader-election false $concurrency_flag ${CONCEJO_BENCH_ARGS:-} \
+  setsid "$concejo" run --http-addr "$http" --audit-addr "127.0.0.1:$CONCEJO_AUDIT_PORT" --leader-election false \
+    $concurrency_flag ${CONCEJO_BENCH_ARGS:-} \
     >>"$oplog" 2>&1 </dev/null 9>&- &
   oppid=$!
   echo "$oppid" >"$CONCEJO_CLUSTER_DIR/pids/concejo"

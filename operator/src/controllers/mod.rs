@@ -27,6 +27,7 @@ use tracing::{info, warn};
 use crate::api::v1alpha1::{Municipality, Province, ServicePlan};
 use crate::index::Index;
 use crate::resources::{Kind, admission, ca_secret, labels};
+use crate::runtime::coalesce;
 use crate::runtime::events::Events;
 use crate::runtime::kinds;
 use crate::runtime::metrics::Metrics;
@@ -53,8 +54,14 @@ impl Default for Settings {
 /// How long a change waits for more changes of the same object before its reconcile starts: the
 /// burst of watch events one apply causes becomes one reconcile.
 const DEBOUNCE: Duration = Duration::from_millis(500);
-/// How often the evidence that the API server's auditing is in force is read (op.exp.8).
+/// How often, at most, a Province's roll-up of its tenants (counts, compliance, office hosts,
+/// backup users) is brought up to date while they change: its own changes are seen at once.
+pub const ROLL_UP: Duration = Duration::from_secs(5);
+/// How often the evidence that the API server's auditing is in force is read (op.exp.8), and how
+/// often while it is not: right after a first install the evidence appears within seconds, and
+/// every tenant judged before it is judged (and its status written) again.
 const AUDIT_EVIDENCE_EVERY: Duration = Duration::from_secs(10);
+const AUDIT_EVIDENCE_AWAITED: Duration = Duration::from_secs(2);
 
 fn send<K: Resource<DynamicType = ()>>(queue: &UnboundedSender<ObjectRef<K>>, name: &str) {
     // Only fails when the controller has stopped (shutting down).
@@ -107,9 +114,10 @@ pub async fn run(
 
     // Municipalities: the index first, then the tenants whose claims it says were affected,
     // the Municipality itself when its spec, labels, annotations or deletion changed, and its
-    // Province (which counts it) on any change.
+    // Province (which counts it) on any change, at most once per ROLL_UP.
     let municipalities = {
-        let (index, tenants, provinces) = (index.clone(), tenant_queue.clone(), province_queue.clone());
+        let provinces = coalesce::every(ROLL_UP, province_queue.clone());
+        let (index, tenants) = (index.clone(), tenant_queue.clone());
         let mut changed = Changes::new(watches::generation::<Municipality>);
         watches::spawn(
             Api::<Municipality>::all(client.clone()),
@@ -123,7 +131,7 @@ pub async fn run(
                     send(&tenants, &m.name_any());
                 }
                 if let Event::Apply(m) | Event::InitApply(m) | Event::Delete(m) = event {
-                    send(&provinces, &m.spec.province);
+                    let _ = provinces.unbounded_send(m.spec.province.clone());
                 }
             },
         )
@@ -289,7 +297,7 @@ pub async fn run(
                     }
                 }
                 was = Some(now);
-                tokio::time::sleep(AUDIT_EVIDENCE_EVERY).await;
+                tokio::time::sleep(if now { AUDIT_EVIDENCE_EVERY } else { AUDIT_EVIDENCE_AWAITED }).await;
             }
         }
     });

@@ -5,6 +5,7 @@
 pub mod access;
 pub mod activity;
 pub mod audit;
+pub mod coalesce;
 pub mod errors;
 pub mod events;
 pub mod fence;

@@ -3,9 +3,10 @@
 //! threads: RSA key generation takes about a second).
 
 use super::Context;
+use super::announce::Said;
 use super::dereference::{Ca, Inputs};
 use super::status::Part;
-use crate::api::v1alpha1::{CertificateStatus, Municipality};
+use crate::api::v1alpha1::CertificateStatus;
 use crate::domain::ValidTenant;
 use crate::pki::{self, Leaf, ca, tls};
 use k8s_openapi::jiff::Timestamp;
@@ -41,7 +42,7 @@ impl Prepared {
     }
 
     /// Once the Secret is in place: the expiry metric, and an Event when it was (re-)issued.
-    pub async fn announce(&self, municipality: &Municipality, tenant: &ValidTenant, ctx: &Context) {
+    pub fn announce(&self, tenant: &ValidTenant, ctx: &Context, said: &Said) {
         let Prepared::Ready { leaf, issued, status, .. } = self else { return };
         ctx.metrics.certificate_expires(&tenant.ine_code, Some(leaf.info.not_after));
         if let Some(reason) = issued {
@@ -52,7 +53,7 @@ impl Prepared {
                 tenant.province,
                 status.not_after
             );
-            ctx.publish(municipality, true, &format!("Certificate{reason}"), note).await;
+            said.step(true, &format!("Certificate{reason}"), note);
         }
     }
 }

@@ -9,6 +9,7 @@ use kube::runtime::controller::Action;
 use serde_json::json;
 use tracing::info;
 
+use super::announce::Said;
 use super::status::Outcome;
 use super::{Context, WAIT, patch_finalizers, write_status};
 use crate::api::v1alpha1::{DeletionPolicy, Municipality};
@@ -25,7 +26,12 @@ pub async fn add(municipality: &Municipality, ctx: &Context, api: &Api<Municipal
 }
 
 /// Retains or removes the tenant according to `deletionPolicy`, then lets the Municipality go.
-pub async fn run(municipality: &Municipality, ctx: &Context, api: &Api<Municipality>) -> Result<Action, Error> {
+pub async fn run(
+    municipality: &Municipality,
+    ctx: &Context,
+    api: &Api<Municipality>,
+    said: &Said,
+) -> Result<Action, Error> {
     if !municipality.finalizers().iter().any(|f| f == labels::FINALIZER) {
         return Ok(Action::await_change());
     }
@@ -63,7 +69,7 @@ pub async fn run(municipality: &Municipality, ctx: &Context, api: &Api<Municipal
                     ctx.publish(municipality, true, "Deleting", message).await;
                 }
                 let outcome = Outcome::Terminating { message: format!("waiting for namespace {name} to be deleted") };
-                write_status(municipality, &outcome, ctx, api).await?;
+                write_status(municipality, &outcome, ctx, api, said).await?;
                 return Ok(Action::requeue(WAIT));
             }
         }

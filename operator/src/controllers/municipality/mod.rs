@@ -3,9 +3,10 @@
 //! [`dereference`] (read the caches and the index) -> validate (`domain::validate`, pure) ->
 //! [`certificate`] (decide, issue if due) and the [`suite`]'s credentials -> build
 //! (`resources::build`, pure) -> [`apply`] (each part on its own, then prune) -> [`status`] (pure)
-//! and write it if it changed -> one Event saying what the reconcile wrote, if anything. Deletion
-//! goes through [`finalize`].
+//! and write it if it changed -> its Events ([`announce`]): the changes, the steps and what it
+//! wrote. Deletion goes through [`finalize`].
 
+pub mod announce;
 pub mod apply;
 pub mod backup;
 pub mod certificate;
@@ -31,6 +32,7 @@ use kube::{Client, Resource, ResourceExt};
 use serde_json::json;
 use tracing::warn;
 
+use self::announce::Said;
 use self::status::{Outcome, Part};
 use crate::api::v1alpha1::{Municipality, Province, ServicePlan};
 use crate::controllers::conditions;
@@ -95,10 +97,11 @@ impl Context {
 /// (also when it failed half-way: what was written stays written).
 pub async fn reconcile(municipality: Arc<Municipality>, ctx: Arc<Context>) -> Result<Action, Error> {
     let started = Instant::now();
-    let writes = Writes::default();
-    let result = pipeline(&municipality, &ctx, &writes).await;
-    if let Some(note) = writes.note(&domain::namespace_name(&municipality.spec.ine_code)) {
-        ctx.publish(&municipality, true, OBJECTS_WRITTEN, note).await;
+    let (writes, said) = (Writes::default(), Said::default());
+    let result = pipeline(&municipality, &ctx, &writes, &said).await;
+    let written = writes.note(&domain::namespace_name(&municipality.spec.ine_code));
+    for event in said.events(!status::provisioned(&municipality), written) {
+        ctx.publish(&municipality, event.normal, &event.reason, event.note).await;
     }
     let outcome = match &result {
         Ok((_, true)) => metrics::Outcome::Invalid,
@@ -113,15 +116,19 @@ pub async fn reconcile(municipality: Arc<Municipality>, ctx: Arc<Context>) -> Re
 }
 
 /// Returns the next action and whether the spec was invalid.
-async fn pipeline(municipality: &Municipality, ctx: &Context, writes: &Writes) -> Result<(Action, bool), Error> {
+async fn pipeline(
+    municipality: &Municipality,
+    ctx: &Context,
+    writes: &Writes,
+    said: &Said,
+) -> Result<(Action, bool), Error> {
     let api = Api::<Municipality>::all(ctx.client.clone());
     if municipality.meta().deletion_timestamp.is_some() {
-        return finalize::run(municipality, ctx, &api).await.map(|a| (a, false));
+        return finalize::run(municipality, ctx, &api, said).await.map(|a| (a, false));
     }
     if !municipality.finalizers().iter().any(|f| f == labels::FINALIZER) {
-        // The patch triggers the next reconcile, which provisions.
+        // Held from here on: the tenant is provisioned in this same reconcile.
         finalize::add(municipality, ctx, &api).await?;
-        return Ok((Action::await_change(), false));
     }
 
     let inputs = dereference::read(municipality, ctx);
@@ -136,9 +143,9 @@ async fn pipeline(municipality: &Municipality, ctx: &Context, writes: &Writes) -
     };
     let outcome = match enforced {
         None => Outcome::Refused(invalid.clone().expect("nothing is enforced only for an invalid spec")),
-        Some(tenant) => provision(municipality, tenant, invalid.clone(), &inputs, ctx, writes).await?,
+        Some(tenant) => provision(municipality, tenant, invalid.clone(), &inputs, ctx, writes, said).await?,
     };
-    write_status(municipality, &outcome, ctx, &api).await?;
+    write_status(municipality, &outcome, ctx, &api, said).await?;
 
     let failed: Vec<String> = match &outcome {
         Outcome::Enforced { isolation, certificate, storage, collaboration, backup, .. } => [isolation, certificate]
@@ -187,10 +194,13 @@ async fn provision(
     inputs: &dereference::Inputs,
     ctx: &Context,
     writes: &Writes,
+    said: &Said,
 ) -> Result<Outcome, Error> {
     let name = tenant.namespace();
-    // What is there before anything is put back: the compliance verdicts are judged from it.
-    let evidence = compliance::observe(&tenant, inputs, ctx);
+    // What is there before anything is put back: the compliance verdicts are judged from it
+    // (a first provisioning's, from what it put in place: see `compliance`).
+    let first = !status::provisioned(municipality);
+    let found = compliance::observe(&tenant, &compliance::Seen::found(inputs, ctx));
     if inputs.namespace.as_ref().is_some_and(|ns| ns.metadata.deletion_timestamp.is_some()) {
         let message = format!("namespace {name} is still being deleted; it is created again once it is gone");
         let waiting = Part::Waiting { reason: "NamespaceTerminating", message };
@@ -203,7 +213,7 @@ async fn provision(
                 status: None,
             }),
             compliance: compliance::assess(
-                evidence,
+                found,
                 municipality.status.as_ref().and_then(|s| s.backup.as_ref()),
                 Timestamp::now(),
             ),
@@ -241,7 +251,7 @@ async fn provision(
         }
     };
     if certificate.is_ready() {
-        prepared.announce(municipality, &tenant, ctx).await;
+        prepared.announce(&tenant, ctx, said);
     }
     let storage = match &tenant.storage {
         None => None,
@@ -275,6 +285,21 @@ async fn provision(
     let backup = backup::reconcile(municipality, &tenant, &key, &desired, blocked.as_ref(), ctx, writes).await;
     let recorded = backup.as_ref().and_then(|b| b.status.as_ref());
     let recorded = recorded.or(municipality.status.as_ref().and_then(|s| s.backup.as_ref()));
+    let evidence = match first {
+        false => found,
+        true => {
+            let parts = [
+                (resources::Part::Isolation, Some(&isolation)),
+                (resources::Part::Certificate, Some(&certificate)),
+                (resources::Part::Storage, storage.as_ref()),
+                (resources::Part::Collaboration, Some(&suite_part)),
+                (resources::Part::Backup, backup.as_ref().map(|b| &b.ready)),
+            ];
+            let applied: Vec<resources::Part> =
+                parts.into_iter().filter(|(_, p)| p.is_some_and(Part::is_ready)).map(|(part, _)| part).collect();
+            compliance::observe(&tenant, &compliance::Seen::provisioned(inputs, ctx, &desired, &applied))
+        }
+    };
     let compliance = compliance::assess(evidence, recorded, Timestamp::now());
     Ok(Outcome::Enforced {
         compliance,
@@ -296,6 +321,7 @@ async fn write_status(
     outcome: &Outcome,
     ctx: &Context,
     api: &Api<Municipality>,
+    said: &Said,
 ) -> Result<(), Error> {
     let desired = status::compute(municipality, outcome, Timestamp::now());
     let current = municipality.status.clone().unwrap_or_default();
@@ -325,7 +351,10 @@ async fn write_status(
         }
     }
     for (normal, reason, notes) in events {
-        ctx.publish(municipality, normal, reason, notes.join("; ")).await;
+        said.conditions(normal, reason, notes.join("; "));
+    }
+    if let Some(ready) = desired.conditions.iter().find(|c| c.type_ == conditions::READY && c.status == "True") {
+        said.ready(&ready.message);
     }
     Ok(())
 }

@@ -110,6 +110,11 @@ pub enum Outcome {
     Terminating { message: String },
 }
 
+/// Whether the tenant was ever provisioned: its status names its namespace.
+pub fn provisioned(municipality: &Municipality) -> bool {
+    municipality.status.as_ref().is_some_and(|s| s.namespace.is_some())
+}
+
 /// The status to write for `municipality` after a reconcile that ended in `outcome`.
 pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -> MunicipalityStatus {
     let previous = municipality.status.clone().unwrap_or_default();
@@ -170,7 +175,7 @@ pub fn compute(municipality: &Municipality, outcome: &Outcome, now: Timestamp) -
                 status.backup = Some(recorded);
             }
             let all_ready = invalid.is_none() && parts.iter().all(|(_, p)| p.is_ready());
-            let provisioned = previous.namespace.is_some();
+            let provisioned = provisioned(municipality);
             let ready = if all_ready {
                 Desired::new(
                     READY,
