@@ -6,19 +6,20 @@
 //! admin can write).
 
 use std::any::{Any, TypeId};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use futures::channel::mpsc::UnboundedSender;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, ApiResource};
-use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Client, ResourceExt};
 use serde_json::Value;
 
-use super::watches::{self, ByName, Changes};
+use super::packed::Packed;
+use super::watches::{self, Changes};
 use crate::api::v1alpha1::Municipality;
 use crate::domain::tenant;
 use crate::index::Index;
@@ -33,53 +34,54 @@ trait Cached: Send + Sync {
     fn len(&self) -> usize;
 }
 
-fn key_of<K: Kind>(namespace: Option<&str>, name: &str) -> ObjectRef<K> {
-    let key = ObjectRef::new(name);
-    match namespace {
-        Some(ns) => key.within(ns),
-        None => key,
-    }
-}
-
-/// The cache of one managed kind: one watch, or one watch per name ([`ByName`]).
+/// The cache of one managed kind: one watch, or one watch per name (see `watches::ByName`), each
+/// keeping its objects packed ([`Packed`]).
 #[derive(Clone)]
 enum Kept<K: Kind> {
-    One(Store<K>),
-    ByName(ByName<K>),
+    One(Packed<K>),
+    ByName(Arc<BTreeMap<String, Packed<K>>>),
 }
 
 impl<K: Kind> Kept<K> {
-    fn get(&self, key: &ObjectRef<K>) -> Option<Arc<K>> {
+    fn cache(&self, name: &str) -> Option<&Packed<K>> {
         match self {
-            Kept::One(store) => store.get(key),
-            Kept::ByName(caches) => caches.get(key),
+            Kept::One(packed) => Some(packed),
+            Kept::ByName(by_name) => by_name.get(name),
         }
+    }
+
+    fn get(&self, key: &ObjectRef<K>) -> Option<Arc<K>> {
+        self.cache(&key.name)?.get(key)
     }
 }
 
 impl<K: Kind> Cached for Kept<K> {
     fn live(&self, namespace: Option<&str>, name: &str) -> Option<Value> {
-        self.get(&key_of(namespace, name)).and_then(|o| serde_json::to_value(&*o).ok())
+        self.cache(name)?.live(namespace, name)
     }
 
     fn present(&self, namespace: Option<&str>, name: &str) -> bool {
-        self.get(&key_of(namespace, name)).is_some_and(|o| o.meta().deletion_timestamp.is_none())
+        self.cache(name).is_some_and(|c| c.present(namespace, name))
     }
 
     fn synced(&self) -> BoxFuture<'static, ()> {
         let kept = self.clone();
         Box::pin(async move {
             match kept {
-                Kept::One(store) => watches::synced(&store).await,
-                Kept::ByName(caches) => caches.synced().await,
+                Kept::One(packed) => packed.synced().await,
+                Kept::ByName(by_name) => {
+                    for packed in by_name.values() {
+                        packed.synced().await;
+                    }
+                }
             }
         })
     }
 
     fn len(&self) -> usize {
         match self {
-            Kept::One(store) => store.state().len(),
-            Kept::ByName(caches) => caches.objects(),
+            Kept::One(packed) => packed.len(),
+            Kept::ByName(by_name) => by_name.values().map(Packed::len).sum(),
         }
     }
 }
@@ -108,11 +110,11 @@ impl Caches {
         self.by_kind.get(&key(resource)).is_some_and(|c| c.present(namespace, name))
     }
 
-    /// The typed cache of a kind (for steps that read objects, like the certificate decision);
-    /// none for a kind watched name by name (read those with [`Caches::get`]).
-    pub fn store<K: Kind>(&self) -> Option<&Store<K>> {
+    /// The cache of a kind (for steps that read objects, like the certificate decision); none
+    /// for a kind watched name by name (read those with [`Caches::get`]).
+    pub fn store<K: Kind>(&self) -> Option<&Packed<K>> {
         match self.typed.get(&TypeId::of::<K>())?.downcast_ref::<Kept<K>>()? {
-            Kept::One(store) => Some(store),
+            Kept::One(packed) => Some(packed),
             Kept::ByName(_) => None,
         }
     }
@@ -130,13 +132,8 @@ impl Caches {
     }
 
     /// Adds the cache of one kind (start-up does it for every registered kind; tests fill their own).
-    pub fn insert<K: Kind>(&mut self, store: Store<K>) {
-        self.add(Kept::One(store));
-    }
-
-    /// Adds the caches of a kind watched name by name.
-    fn insert_by_name<K: Kind>(&mut self, caches: ByName<K>) {
-        self.add(Kept::ByName(caches));
+    pub fn insert<K: Kind>(&mut self, packed: Packed<K>) {
+        self.add(Kept::One(packed));
     }
 
     fn add<K: Kind>(&mut self, kept: Kept<K>) {
@@ -228,7 +225,15 @@ fn start_kind<K: Kind>(wiring: &Wiring<'_>, recognise: Recognise, caches: &mut C
     };
     let api = Api::<K>::all(wiring.client.clone());
     if watched_by_name::<K>() {
-        caches.insert_by_name(ByName::spawn(api, config, names.iter().copied(), keep, on_event));
+        // One watch per name (field selector `metadata.name=<name>`), as `watches::ByName`.
+        let by_name = names
+            .iter()
+            .map(|name| {
+                let config = config.clone().fields(&format!("metadata.name={name}"));
+                (name.to_string(), Packed::spawn(api.clone(), config, keep.clone(), on_event.clone()))
+            })
+            .collect();
+        caches.add(Kept::ByName(Arc::new(by_name)));
         return;
     }
     // A kind with one name in every tenant: only objects of that name come.
@@ -236,7 +241,7 @@ fn start_kind<K: Kind>(wiring: &Wiring<'_>, recognise: Recognise, caches: &mut C
         [only] => config.fields(&format!("metadata.name={only}")),
         _ => config,
     };
-    caches.insert(watches::spawn(api, config, keep, on_event));
+    caches.insert(Packed::spawn(api, config, keep, on_event));
 }
 
 /// The tenants an object of theirs belongs to: whoever claims the INE code of its namespace.

@@ -13,5 +13,6 @@ pub mod http;
 pub mod kinds;
 pub mod leader;
 pub mod metrics;
+pub mod packed;
 pub mod ssa;
 pub mod watches;

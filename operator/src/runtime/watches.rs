@@ -24,7 +24,7 @@ use crate::domain::hash;
 /// an outage of the API server (or its etcd) of half a minute a watch could come back 30 s after
 /// the API server did, and a change made meanwhile waited as long (seen in e2e/tests/faults.rs).
 #[derive(Debug)]
-struct Retry {
+pub(super) struct Retry {
     next: Duration,
 }
 

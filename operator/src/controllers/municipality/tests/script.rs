@@ -29,7 +29,7 @@ use crate::domain::{self, ValidTenant};
 use crate::index::Index;
 use crate::pki::{self, ca::CaState, ca::Settings};
 use crate::resources::{self, Desired, Kind, ca_secret, labels};
-use crate::runtime::{events::Events, kinds::Caches, metrics::Metrics, ssa};
+use crate::runtime::{events::Events, kinds::Caches, metrics::Metrics, packed::Packed, ssa};
 use crate::testing::{leon, municipality, plan};
 
 pub(super) const NS: &str = "/api/v1/namespaces/muni-24115";
@@ -76,8 +76,8 @@ pub(super) fn store<K: Kind>(objects: impl IntoIterator<Item = K>) -> Store<K> {
 }
 
 /// The objects of one kind among `live` (JSON as the API server holds them).
-pub(super) fn of_kind<K: Kind>(live: &[Value]) -> Store<K> {
-    store(
+pub(super) fn of_kind<K: Kind>(live: &[Value]) -> Packed<K> {
+    Packed::of(
         live.iter().filter(|o| o["kind"] == K::kind(&()).as_ref()).map(|o| serde_json::from_value(o.clone()).unwrap()),
     )
 }
