@@ -24,6 +24,11 @@ pub const NOTE_MAX: usize = 1024;
 
 /// How long kube's recorder remembers an Event to fold repeats into.
 const FOLD_WINDOW: Duration = Duration::from_secs(6 * 60);
+/// The most recorders kept: each holds the Events it sent, and a province onboarding at once
+/// says a different note for every town hall (8,131 of them would keep tens of MB for six
+/// minutes). Past it the least recently used goes; a repeat of its note becomes a new Event
+/// instead of a count on the old one.
+const RECORDERS_MAX: usize = 512;
 
 pub struct Events {
     client: Client,
@@ -52,9 +57,16 @@ impl Events {
             recorders.by_note.retain(|_, (_, used)| now.duration_since(*used) < FOLD_WINDOW);
             recorders.swept = now;
         }
+        let key = hash::fnv1a(note.as_bytes());
+        if !recorders.by_note.contains_key(&key) && recorders.by_note.len() >= RECORDERS_MAX {
+            let oldest = recorders.by_note.iter().min_by_key(|(_, (_, used))| *used).map(|(k, _)| *k);
+            if let Some(oldest) = oldest {
+                recorders.by_note.remove(&oldest);
+            }
+        }
         let (recorder, used) = recorders
             .by_note
-            .entry(hash::fnv1a(note.as_bytes()))
+            .entry(key)
             .or_insert_with(|| (Recorder::new(self.client.clone(), self.reporter.clone()), now));
         *used = now;
         recorder.clone()
@@ -130,6 +142,23 @@ mod tests {
         drop(events);
         // A new note is a new Event; the same note again is a repeat in its series.
         assert_eq!(server.await.unwrap(), ["POST", "POST", "PATCH"]);
+    }
+
+    #[tokio::test]
+    async fn a_province_onboarding_keeps_a_bounded_number_of_recorders() {
+        let (service, _handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+        let events = Events::new(Client::new(service, "default"), None);
+        events.recorder("the first note");
+        for n in 0..2 * RECORDERS_MAX {
+            events.recorder(&format!("tenant namespace muni-{n:05} is provisioned"));
+            if n == 2 * RECORDERS_MAX - 10 {
+                events.recorder("the first note"); // used again: among the most recent
+            }
+        }
+        let recorders = events.recorders.lock().unwrap();
+        assert_eq!(recorders.by_note.len(), RECORDERS_MAX);
+        assert!(recorders.by_note.contains_key(&hash::fnv1a(b"the first note")), "recently used, kept");
+        assert!(!recorders.by_note.contains_key(&hash::fnv1a(b"tenant namespace muni-00000 is provisioned")));
     }
 
     #[test]
